@@ -1,0 +1,18 @@
+// Three projects so a developer can run one layer at a time
+// (`npx jest --selectProjects unit`); `npm test` runs all of them.
+const common = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  // 2 cores in CI: the kernel and e2e suites start real processes and VMs.
+  maxWorkers: 2,
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { ...common, displayName: 'kernel', testMatch: ['<rootDir>/test/kernel/**/*.test.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+  ],
+};

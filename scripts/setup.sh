@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs what `npm test`, `npm run demo` and `npm run bench` need on a fresh
+# Debian machine (as root), then builds. Idempotent and quiet when all is there.
+set -eu
+cd "$(dirname "$0")/.."
+
+# Debian packages: QEMU and its tools, the busybox for the test guest,
+# libseccomp (differential tests and the bench), scmp_sys_resolver (cross-check),
+# a C compiler for the probe programs, and libvirt for the emulator-override test.
+PACKAGES="qemu-system-x86 qemu-utils busybox-static seccomp libseccomp-dev gcc libc6-dev
+linux-libc-dev ipxe-qemu libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients cpio gzip"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages:$missing (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages:$missing" >&2
+  apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >&2
+fi
+
+# npm dependencies: reinstall when the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies" >&2
+  npm ci --no-audit --no-fund >&2
+fi
+
+npm run --silent build >&2

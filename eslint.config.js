@@ -1,13 +1,14 @@
 // @ts-check
+/* eslint-disable @typescript-eslint/no-require-imports -- this config file is CommonJS */
 const eslint = require('@eslint/js');
 const tseslint = require('typescript-eslint');
 
 module.exports = tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.cache/', 'coverage/', '**/*.js', '!eslint.config.js'] },
+  // Plain .js files are configs only; the project is TypeScript.
+  { ignores: ['dist/', 'node_modules/', '.cache/', 'coverage/', '**/*.js'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly' } },
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],

@@ -1,0 +1,251 @@
+/**
+ * Human-readable listing of a seccomp filter, in the spirit of `tcpdump -d`:
+ * one line per instruction, jump targets as absolute indexes, seccomp_data
+ * offsets by field name, return values by SECCOMP_RET_* action name. Syscall
+ * and arch names come from the caller (this layer has no tables).
+ */
+import {
+  BPF_A,
+  BPF_ABS,
+  BPF_ALU,
+  BPF_B,
+  BPF_H,
+  BPF_IMM,
+  BPF_IND,
+  BPF_JA,
+  BPF_JEQ,
+  BPF_JGE,
+  BPF_JGT,
+  BPF_JMP,
+  BPF_JSET,
+  BPF_K,
+  BPF_LD,
+  BPF_LDX,
+  BPF_LEN,
+  BPF_MEM,
+  BPF_MISC,
+  BPF_MSH,
+  BPF_NEG,
+  BPF_RET,
+  BPF_ST,
+  BPF_STX,
+  BPF_TAX,
+  BPF_TXA,
+  BPF_W,
+  BPF_X,
+  bpfClass,
+  bpfOp,
+  bpfSrc,
+  isConditionalJump,
+} from './opcodes';
+import { SECCOMP_DATA, SECCOMP_RET, type Endian, type Instruction } from './types';
+
+export interface DisassembleOptions {
+  /** Syscall number (as the filter compares it, e.g. with the x32 bit) -> name. */
+  readonly syscallNames?: ReadonlyMap<number, string>;
+  /** AUDIT_ARCH_* value -> name. */
+  readonly archNames?: ReadonlyMap<number, string>;
+  /** Byte order of the target ABI; decides which half of a u64 an offset is. Default 'le'. */
+  readonly endian?: Endian;
+}
+
+const ALU_MNEMONICS: ReadonlyMap<number, string> = new Map([
+  [0x00, 'add'],
+  [0x10, 'sub'],
+  [0x20, 'mul'],
+  [0x30, 'div'],
+  [0x40, 'or'],
+  [0x50, 'and'],
+  [0x60, 'lsh'],
+  [0x70, 'rsh'],
+  [0x90, 'mod'],
+  [0xa0, 'xor'],
+]);
+
+const JMP_MNEMONICS: ReadonlyMap<number, string> = new Map([
+  [BPF_JEQ, 'jeq'],
+  [BPF_JGT, 'jgt'],
+  [BPF_JGE, 'jge'],
+  [BPF_JSET, 'jset'],
+]);
+
+const ACTIONS: readonly (readonly [number, string, boolean])[] = [
+  // [action, name, always show the 16-bit data]
+  [SECCOMP_RET.KILL_PROCESS, 'KILL_PROCESS', false],
+  [SECCOMP_RET.KILL_THREAD, 'KILL_THREAD', false],
+  [SECCOMP_RET.TRAP, 'TRAP', false],
+  [SECCOMP_RET.ERRNO, 'ERRNO', true],
+  [SECCOMP_RET.USER_NOTIF, 'USER_NOTIF', false],
+  [SECCOMP_RET.TRACE, 'TRACE', true],
+  [SECCOMP_RET.LOG, 'LOG', false],
+  [SECCOMP_RET.ALLOW, 'ALLOW', false],
+];
+
+/** `ERRNO(1)`, `ALLOW`, `TRACE(7)`; an unknown action is one the kernel treats as KILL_PROCESS. */
+export function actionName(value: number): string {
+  const v = value >>> 0;
+  const action = (v & SECCOMP_RET.ACTION_FULL) >>> 0;
+  const data = v & SECCOMP_RET.DATA;
+  for (const [code, name, showData] of ACTIONS) {
+    if (code === action) return showData || data !== 0 ? `${name}(${data})` : name;
+  }
+  return `${hex(v)} (unknown action: acts as KILL_PROCESS)`;
+}
+
+/** Name of the 32-bit word of struct seccomp_data at `offset`, e.g. `args[1].lo`. */
+export function seccompDataField(offset: number, endian: Endian = 'le'): string | undefined {
+  if (offset === SECCOMP_DATA.nr) return 'nr';
+  if (offset === SECCOMP_DATA.arch) return 'arch';
+  if (offset < SECCOMP_DATA.instructionPointer || offset >= SECCOMP_DATA.size || offset & 3) {
+    return undefined;
+  }
+  // On little-endian the low half of a u64 comes first; on big-endian the high half.
+  const second = (offset & 4) !== 0;
+  const half = second === (endian === 'le') ? 'hi' : 'lo';
+  if (offset < SECCOMP_DATA.args) return `instruction_pointer.${half}`;
+  return `args[${(offset - SECCOMP_DATA.args) >> 3}].${half}`;
+}
+
+function hex(n: number): string {
+  return `0x${(n >>> 0).toString(16)}`;
+}
+
+/** Small constants in decimal (syscall numbers, slots), large ones in hex (masks, arches). */
+function imm(k: number): string {
+  return k < 0x1000 ? `#${k}` : `#${hex(k)}`;
+}
+
+type Acc = 'nr' | 'arch' | 'other';
+
+/**
+ * What the accumulator holds before each instruction. Jumps only go forward,
+ * so one pass in index order sees every edge into an instruction before it.
+ */
+function accumulatorStates(program: readonly Instruction[]): Acc[] {
+  const incoming: (Acc | undefined)[] = new Array<Acc | undefined>(program.length).fill(undefined);
+  const states: Acc[] = [];
+  const flow = (to: number, state: Acc): void => {
+    if (to >= program.length) return;
+    const prev = incoming[to];
+    incoming[to] = prev === undefined || prev === state ? state : 'other';
+  };
+  incoming[0] = 'other';
+  program.forEach((insn, pc) => {
+    // Unreachable code (no edge into it) knows nothing about A.
+    const state: Acc = incoming[pc] ?? 'other';
+    states.push(state);
+    const { code, k } = insn;
+    const cls = bpfClass(code);
+    if (cls === BPF_RET) return;
+    if (code === (BPF_JMP | BPF_JA)) {
+      flow(pc + 1 + k, state);
+    } else if (isConditionalJump(code)) {
+      flow(pc + 1 + insn.jt, state);
+      flow(pc + 1 + insn.jf, state);
+    } else {
+      let next: Acc = state;
+      if (code === (BPF_LD | BPF_W | BPF_ABS)) {
+        next = k === SECCOMP_DATA.nr ? 'nr' : k === SECCOMP_DATA.arch ? 'arch' : 'other';
+      } else if (cls === BPF_LD || cls === BPF_ALU || code === (BPF_MISC | BPF_TXA)) {
+        next = 'other';
+      }
+      flow(pc + 1, next);
+    }
+  });
+  return states;
+}
+
+function mnemonic(insn: Instruction, pc: number, endian: Endian): string {
+  const { code, k } = insn;
+  const src = bpfSrc(code) === BPF_X ? 'x' : imm(k);
+  switch (bpfClass(code)) {
+    case BPF_LD:
+      switch (code) {
+        case BPF_LD | BPF_W | BPF_ABS:
+          return `ld [${seccompDataField(k, endian) ?? k}]`;
+        case BPF_LD | BPF_H | BPF_ABS:
+          return `ldh [${k}]`;
+        case BPF_LD | BPF_B | BPF_ABS:
+          return `ldb [${k}]`;
+        case BPF_LD | BPF_W | BPF_IND:
+          return `ld [x + ${k}]`;
+        case BPF_LD | BPF_H | BPF_IND:
+          return `ldh [x + ${k}]`;
+        case BPF_LD | BPF_B | BPF_IND:
+          return `ldb [x + ${k}]`;
+        case BPF_LD | BPF_W | BPF_LEN:
+          return 'ld #len';
+        case BPF_LD | BPF_IMM:
+          return `ld ${imm(k)}`;
+        case BPF_LD | BPF_MEM:
+          return `ld M[${k}]`;
+      }
+      break;
+    case BPF_LDX:
+      switch (code) {
+        case BPF_LDX | BPF_W | BPF_LEN:
+          return 'ldx #len';
+        case BPF_LDX | BPF_IMM:
+          return `ldx ${imm(k)}`;
+        case BPF_LDX | BPF_MEM:
+          return `ldx M[${k}]`;
+        case BPF_LDX | BPF_B | BPF_MSH:
+          return `ldxb 4*([${k}]&0xf)`;
+      }
+      break;
+    case BPF_ST:
+      if (code === BPF_ST) return `st M[${k}]`;
+      break;
+    case BPF_STX:
+      if (code === BPF_STX) return `stx M[${k}]`;
+      break;
+    case BPF_ALU: {
+      if (code === (BPF_ALU | BPF_NEG)) return 'neg';
+      const name = ALU_MNEMONICS.get(bpfOp(code));
+      if (name !== undefined && (code & ~0xf8) === BPF_ALU) return `${name} ${src}`;
+      break;
+    }
+    case BPF_JMP: {
+      if (code === (BPF_JMP | BPF_JA)) return `ja ${pc + 1 + k}`;
+      const name = JMP_MNEMONICS.get(bpfOp(code));
+      if (name !== undefined && (code & ~0xf8) === BPF_JMP) {
+        return `${name} ${src} jt ${pc + 1 + insn.jt} jf ${pc + 1 + insn.jf}`;
+      }
+      break;
+    }
+    case BPF_RET:
+      if (code === (BPF_RET | BPF_K)) return `ret ${actionName(k)}`;
+      if (code === (BPF_RET | BPF_A)) return 'ret a';
+      break;
+    case BPF_MISC:
+      if (code === (BPF_MISC | BPF_TAX)) return 'tax';
+      if (code === (BPF_MISC | BPF_TXA)) return 'txa';
+      break;
+  }
+  return `.insn code=${hex(code)} jt=${insn.jt} jf=${insn.jf} k=${hex(k)}`;
+}
+
+export function disassemble(
+  program: readonly Instruction[],
+  opts: DisassembleOptions = {},
+): string {
+  const endian = opts.endian ?? 'le';
+  const states = accumulatorStates(program);
+  const width = String(Math.max(program.length - 1, 0)).length;
+  return program
+    .map((insn, pc) => {
+      let line = `${String(pc).padStart(width)}: ${mnemonic(insn, pc, endian)}`;
+      if (insn.code === (BPF_JMP | BPF_JEQ | BPF_K)) {
+        const names =
+          states[pc] === 'nr'
+            ? opts.syscallNames
+            : states[pc] === 'arch'
+              ? opts.archNames
+              : undefined;
+        const name = names?.get(insn.k >>> 0);
+        if (name !== undefined) line += `  ; ${name}`;
+      }
+      return line;
+    })
+    .join('\n');
+}

@@ -1,3 +1,5 @@
+import type { AbiName } from '../arch/types';
+
 /**
  * A -sandbox policy, in QEMU's terms plus our extensions (network, action,
  * preflight). Produced by the grammar in src/policy, consumed by the compiler,
@@ -20,12 +22,7 @@ export interface SandboxPolicy {
 
 /** The names of the groups in filters/ (one JSON file each). */
 export type GroupName =
-  | 'default'
-  | 'obsolete'
-  | 'elevateprivileges'
-  | 'spawn'
-  | 'resourcecontrol'
-  | 'network';
+  'default' | 'obsolete' | 'elevateprivileges' | 'spawn' | 'resourcecontrol' | 'network';
 
 /**
  * What a rule does, as written in filters/*.json:
@@ -70,4 +67,65 @@ export interface ActiveRule {
   readonly action: ResolvedAction;
   /** When present, the action applies only when this condition is FALSE. */
   readonly unless?: ArgCondition;
+}
+
+/** Every group, in the order activeRules emits them (and the CLI lists them). */
+export const GROUP_NAMES: readonly GroupName[] = [
+  'default',
+  'obsolete',
+  'elevateprivileges',
+  'spawn',
+  'resourcecontrol',
+  'network',
+];
+
+/**
+ * An argument condition as validated from filters/*.json: constants already
+ * resolved to bigint, but `arg` may still be "cloneFlags" (its index differs
+ * per ABI: s390x passes clone's flags second).
+ */
+export interface RuleCondition {
+  readonly arg: number | 'cloneFlags';
+  readonly width: 32 | 64;
+  readonly op: 'eq' | 'in' | 'masked';
+  readonly values?: readonly bigint[];
+  readonly allOf?: bigint;
+  readonly noneOf?: bigint;
+  readonly ignore?: bigint;
+}
+
+/** One rule of a group file, validated (see src/policy/groups.ts). */
+export interface GroupRule {
+  readonly syscall: string;
+  readonly action: RuleAction;
+  /** When present, the action applies only when this condition is FALSE. */
+  readonly unless?: RuleCondition;
+  /** One line: why QEMU never needs this call (shown by `qemu-sandbox groups`). */
+  readonly reason: string;
+  /** "qemu": QEMU's own system/qemu-seccomp.c has it; "extension": ours. */
+  readonly origin: 'qemu' | 'extension';
+  /** ABIs whose syscall table lacks this name on purpose (checked against src/arch). */
+  readonly absentOn: readonly AbiName[];
+  /**
+   * For an origin "qemu" rule that does not do exactly what QEMU 9.x does: what
+   * QEMU does, and why we differ (the libseccomp differential lists these).
+   */
+  readonly qemuDifference?: string;
+}
+
+/** A syscall a group deliberately leaves allowed, with the evidence why. */
+export interface AllowedNote {
+  readonly syscall: string;
+  readonly reason: string;
+}
+
+/** One filters/<name>.json, validated. */
+export interface GroupDefinition {
+  readonly name: GroupName;
+  readonly description: string;
+  readonly rules: readonly GroupRule[];
+  /** Calls people might expect here that stay allowed, and why. */
+  readonly allowed: readonly AllowedNote[];
+  /** The file it was read from (absolute path). */
+  readonly file: string;
 }

@@ -1,0 +1,76 @@
+/**
+ * src/policy: what -sandbox means. The grammar (QEMU's, plus our keys), the
+ * QEMU command line around it, the site config, and the groups of filters/
+ * resolved to rules for one ABI. May import src/arch and src/bpf only.
+ */
+export type {
+  ActiveRule,
+  AllowedNote,
+  ArgCondition,
+  GroupDefinition,
+  GroupName,
+  GroupRule,
+  ResolvedAction,
+  RuleAction,
+  RuleCondition,
+  SandboxPolicy,
+} from './types';
+export { GROUP_NAMES } from './types';
+export {
+  DEFAULT_POLICY,
+  DEFAULT_POLICY_STRING,
+  DISABLED_POLICY,
+  SANDBOX_KEYS,
+  SandboxOptionError,
+  parsePolicy,
+  parseSandboxOption,
+  policyToString,
+  resolveSandboxPolicy,
+  sandboxHelpText,
+  splitQemuOpts,
+} from './sandbox-option';
+export type {
+  ParsedSandboxOption,
+  RawOptItem,
+  ResolveOptions,
+  ResolvedSandbox,
+  SandboxKey,
+  SandboxOptionItem,
+} from './sandbox-option';
+export {
+  QEMU_OPTIONS_WITHOUT_ARG,
+  QEMU_OPTIONS_WITH_ARG,
+  extractSandbox,
+  isKnownQemuOption,
+  parseKeyValueList,
+  parseQemuArgs,
+  takesArgument,
+} from './qemu-args';
+export type { ExtractedSandbox, KeyValue, QemuArg } from './qemu-args';
+export { CONFIG_ENV, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, validateConfig } from './config';
+export type { SiteConfig } from './config';
+export { GroupValidationError, readGroupsDir, validateGroupFile, validateGroupSet } from './groups';
+export {
+  GROUP_SWITCHES,
+  activeRules,
+  defaultFiltersDir,
+  enabledGroups,
+  getGroup,
+  groupOf,
+  killClassAction,
+  loadGroups,
+  packageRoot,
+  policyChangeToAllow,
+  resolveCondition,
+  ruleOf,
+} from './rules';
+export type { GroupSwitch } from './rules';
+export {
+  ADDRESS_FAMILIES,
+  CLONE_FLAGS,
+  CONSTANTS,
+  SCHED_POLICIES,
+  cloneFlagNames,
+  constantNames,
+  resolveConstant,
+} from './constants';

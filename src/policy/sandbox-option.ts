@@ -1,0 +1,365 @@
+/**
+ * The -sandbox grammar, parsed the way QEMU parses it.
+ *
+ * QEMU reads `-sandbox` with QemuOpts (util/qemu-option.c): a comma-separated
+ * list of `key=value` items where `,,` escapes a comma inside a value, the
+ * first item may omit `enable=` (the list's implied_opt_name), and a later item
+ * without `=` is a short-form boolean (`foo` -> foo=on, `nofoo` -> foo=off,
+ * deprecated since QEMU 6.0 with a warning). Unknown keys fail at parse time
+ * with "Invalid parameter 'foo'"; `enable` is a QEMU_OPT_BOOL parsed by
+ * qapi_bool_parse (on/yes/true/y, off/no/false/n, case-sensitive), failing
+ * with "Parameter 'enable' expects 'on' or 'off'". The other keys are strings
+ * that system/qemu-seccomp.c's parse_sandbox() checks only when the sandbox is
+ * enabled, in a fixed order (obsolete, elevateprivileges, spawn,
+ * resourcecontrol), failing with "invalid argument for <key>".
+ *
+ * DESIGN DECISION: the sandbox is ON by default, so the effective option set
+ * is a merge, in this order, of
+ *   1. the default string: `sandbox` from the site config, else
+ *      DEFAULT_POLICY_STRING ("on");
+ *   2. each `-sandbox` value from the command line, left to right;
+ * merged like a QemuOptsList with merge_lists: one option set, the last value
+ * of each key wins. Consequences, all deliberate:
+ *   - a key given without `enable` inherits it from the default, so
+ *     `-sandbox spawn=deny` means "the default policy, plus spawn=deny";
+ *   - `-sandbox off` (or enable=off anywhere later) disables the filter;
+ *   - `-sandbox ""` changes nothing (in QEMU it would be an empty, disabled
+ *     option set; here there is nothing to merge);
+ *   - stock QEMU creates one option set per `-sandbox` (its list has no
+ *     merge_lists) and stacks one filter per enabled set; merging gives the
+ *     same result for the keys a later `-sandbox` does not mention, and lets
+ *     a later value override an earlier one, which stacking cannot;
+ *   - `id=` is rejected ("Invalid parameter 'id'"), as QEMU does for
+ *     merge_lists lists;
+ *   - when the merged result is disabled, the other values are not checked,
+ *     exactly like parse_sandbox(), which returns early for enable=off.
+ */
+import type { SandboxPolicy } from './types';
+
+/** The policy string used when neither the site config nor the command line sets one. */
+export const DEFAULT_POLICY_STRING = 'on';
+
+/** Every key -sandbox accepts: QEMU's five, then our three extensions. */
+export const SANDBOX_KEYS = [
+  'enable',
+  'obsolete',
+  'elevateprivileges',
+  'spawn',
+  'resourcecontrol',
+  'network',
+  'action',
+  'preflight',
+] as const;
+export type SandboxKey = (typeof SANDBOX_KEYS)[number];
+
+/** The string-valued keys, in the order their values are checked, with their values. */
+const VALUE_KEYS: ReadonlyArray<readonly [Exclude<SandboxKey, 'enable'>, readonly string[]]> = [
+  ['obsolete', ['allow', 'deny']],
+  ['elevateprivileges', ['allow', 'deny', 'children']],
+  ['spawn', ['allow', 'deny']],
+  ['resourcecontrol', ['allow', 'deny']],
+  ['network', ['allow', 'deny']],
+  ['action', ['kill', 'trap', 'errno', 'log']],
+  ['preflight', ['enforce', 'warn']],
+];
+
+/** The policy `on` means: QEMU's defaults (obsolete denied) plus our defaults. */
+export const DEFAULT_POLICY: SandboxPolicy = Object.freeze({
+  enable: true,
+  obsolete: 'deny',
+  elevatePrivileges: 'allow',
+  spawn: 'allow',
+  resourceControl: 'allow',
+  network: 'allow',
+  action: 'kill',
+  preflight: 'enforce',
+});
+
+/** `-sandbox off`. The other fields carry the defaults; nothing reads them. */
+export const DISABLED_POLICY: SandboxPolicy = Object.freeze({ ...DEFAULT_POLICY, enable: false });
+
+/**
+ * A -sandbox value QEMU would refuse. `detail` is QEMU's own wording
+ * ("Invalid parameter 'foo'"); `message` adds where it came from, the way QEMU
+ * prefixes its location ("-sandbox foo=bar: Invalid parameter 'foo'").
+ */
+export class SandboxOptionError extends Error {
+  readonly detail: string;
+  /** The offending -sandbox value, when there is one. */
+  readonly value?: string;
+  /** Where the value came from: "-sandbox" or e.g. "sandbox in /etc/qemu-sandboxed/config.json". */
+  readonly origin: string;
+  /** True for `help`/`?`: `message` is the option list, not an error. */
+  readonly help: boolean;
+
+  constructor(detail: string, opts: { value?: string; origin?: string; help?: boolean } = {}) {
+    const origin = opts.origin ?? '-sandbox';
+    const where = opts.value === undefined ? origin : `${origin} ${opts.value}`;
+    super(opts.help ? detail : `${where}: ${detail}`);
+    this.name = 'SandboxOptionError';
+    this.detail = detail;
+    this.value = opts.value;
+    this.origin = origin;
+    this.help = opts.help ?? false;
+  }
+}
+
+/** One `key=value` item of a parsed -sandbox string. */
+export interface SandboxOptionItem {
+  readonly key: SandboxKey;
+  readonly value: string;
+}
+
+export interface ParsedSandboxOption {
+  /** In order of appearance; a later item of the same key wins. */
+  readonly items: readonly SandboxOptionItem[];
+  /** QEMU's deprecation warnings (short-form booleans), one line each. */
+  readonly warnings: readonly string[];
+}
+
+/** qapi_bool_parse (qapi/qapi-util.c): exact, case-sensitive spellings. */
+const TRUE_WORDS = ['on', 'yes', 'true', 'y'];
+const FALSE_WORDS = ['off', 'no', 'false', 'n'];
+
+/** QEMU's is_help_option(). */
+function isHelpOption(s: string): boolean {
+  return s === 'help' || s === '?';
+}
+
+/**
+ * get_opt_value(): reads up to the next lone comma; `,,` is a literal comma.
+ * Returns the value and the index of the delimiter (or s.length).
+ */
+export function readOptValue(s: string, start: number): { value: string; end: number } {
+  let value = '';
+  let i = start;
+  for (;;) {
+    const comma = s.indexOf(',', i);
+    if (comma === -1) return { value: value + s.slice(i), end: s.length };
+    if (s[comma + 1] === ',') {
+      value += s.slice(i, comma + 1);
+      i = comma + 2;
+      continue;
+    }
+    return { value: value + s.slice(i, comma), end: comma };
+  }
+}
+
+/** One raw item as QemuOpts' get_opt_name_value() splits it. */
+export interface RawOptItem {
+  readonly name: string;
+  readonly value: string;
+  /** Written without `=` after the first item: a short-form boolean (`foo`, `nofoo`). */
+  readonly flag: boolean;
+  /** The first item without `=`, named after the implied key. */
+  readonly implied: boolean;
+  /** A flag named help or `?`. */
+  readonly help: boolean;
+  /** QEMU's deprecation warning for a short-form boolean, if any. */
+  readonly warning?: string;
+}
+
+/**
+ * util/qemu-option.c get_opt_name_value() over a whole string: the common
+ * splitter under the -sandbox grammar and parseKeyValueList().
+ */
+export function splitQemuOpts(params: string, impliedKey?: string): RawOptItem[] {
+  const out: RawOptItem[] = [];
+  let firstname = impliedKey;
+  let p = 0;
+  while (p < params.length) {
+    const rest = params.slice(p);
+    const m = /[=,]/.exec(rest);
+    const len = m ? m.index : rest.length;
+    if (rest[len] !== '=') {
+      if (firstname !== undefined) {
+        // "foo,more" first: the whole item (with ,, escapes) is the implied key's value.
+        const { value, end } = readOptValue(params, p);
+        out.push({ name: firstname, value, flag: false, implied: true, help: false });
+        p = end;
+      } else {
+        // Flag names are cut at the first comma: no ,, escaping in names (as in QEMU).
+        let name = rest.slice(0, len);
+        let value = 'on';
+        let prefix = '';
+        let help = false;
+        if (name.startsWith('no')) {
+          name = name.slice(2);
+          value = 'off';
+          prefix = 'no';
+        } else {
+          help = isHelpOption(name);
+        }
+        let warning: string | undefined;
+        if (!help) {
+          const fix =
+            name === 'delay'
+              ? `Please use nodelay=${prefix ? 'on' : 'off'} instead`
+              : `Please use ${name}=${value} instead`;
+          warning = `short-form boolean option '${prefix}${name}' deprecated; ${fix}`;
+        }
+        out.push({ name, value, flag: true, implied: false, help, warning });
+        p += len;
+      }
+    } else {
+      const name = rest.slice(0, len);
+      const { value, end } = readOptValue(params, p + len + 1);
+      out.push({ name, value, flag: false, implied: false, help: false });
+      p = end;
+    }
+    firstname = undefined;
+    if (params[p] === ',') p++;
+  }
+  return out;
+}
+
+function isSandboxKey(s: string): s is SandboxKey {
+  return (SANDBOX_KEYS as readonly string[]).includes(s);
+}
+
+/** QEMU's "sandbox options:" help text, plus our keys, sorted like qemu_opts_print_help(). */
+export function sandboxHelpText(): string {
+  const lines = SANDBOX_KEYS.map((k) =>
+    k === 'enable' ? `  ${k}=<bool (on/off)>` : `  ${k}=<str>`,
+  ).sort();
+  return ['sandbox options:', ...lines].join('\n');
+}
+
+/**
+ * Parses one -sandbox value (syntax and keys only, like QemuOpts does at
+ * option-parsing time). Values of the string keys are checked later, on the
+ * merged result, by resolveSandboxPolicy().
+ */
+export function parseSandboxOption(value: string, origin = '-sandbox'): ParsedSandboxOption {
+  const err = (detail: string): SandboxOptionError =>
+    new SandboxOptionError(detail, { value, origin });
+  // opts_parse_id() runs first, without the implied name: any `id` item is an
+  // id, and a merge_lists list refuses ids outright.
+  if (splitQemuOpts(value).some((i) => i.name === 'id')) throw err("Invalid parameter 'id'");
+  const items: SandboxOptionItem[] = [];
+  const warnings: string[] = [];
+  for (const raw of splitQemuOpts(value, 'enable')) {
+    if (raw.help) {
+      throw new SandboxOptionError(sandboxHelpText(), { value, origin, help: true });
+    }
+    if (!isSandboxKey(raw.name)) throw err(`Invalid parameter '${raw.name}'`);
+    if (raw.name === 'enable' && ![...TRUE_WORDS, ...FALSE_WORDS].includes(raw.value)) {
+      throw err("Parameter 'enable' expects 'on' or 'off'");
+    }
+    if (raw.warning) warnings.push(raw.warning);
+    items.push({ key: raw.name, value: raw.value });
+  }
+  return { items, warnings };
+}
+
+/** The merged option set: the last value of each key, plus where it came from. */
+export interface ResolvedSandbox {
+  readonly policy: SandboxPolicy;
+  /** The last value of every key that some source set. */
+  readonly options: ReadonlyMap<SandboxKey, string>;
+  /** Which source set each key's winning value. */
+  readonly sources: ReadonlyMap<SandboxKey, string>;
+  readonly warnings: readonly string[];
+}
+
+export interface ResolveOptions {
+  /** The base string; the site config's `sandbox`, else DEFAULT_POLICY_STRING. */
+  readonly defaultString?: string;
+  /** How to name the base string in errors, e.g. "sandbox in /etc/qemu-sandboxed/config.json". */
+  readonly defaultOrigin?: string;
+}
+
+/**
+ * The effective policy of a command line: the default string merged with each
+ * -sandbox value in order (see the design decision at the top of this file).
+ * Throws SandboxOptionError with QEMU's wording.
+ */
+export function resolveSandboxPolicy(
+  sandboxValues: readonly string[],
+  opts: ResolveOptions = {},
+): ResolvedSandbox {
+  const base = opts.defaultString ?? DEFAULT_POLICY_STRING;
+  const baseOrigin = opts.defaultOrigin ?? 'default policy';
+  const sources: Array<{ value: string; origin: string }> = [
+    { value: base, origin: baseOrigin },
+    ...sandboxValues.map((value) => ({ value, origin: '-sandbox' })),
+  ];
+  const options = new Map<SandboxKey, string>();
+  const from = new Map<SandboxKey, { value: string; origin: string }>();
+  const warnings: string[] = [];
+  for (const src of sources) {
+    const parsed = parseSandboxOption(src.value, src.origin);
+    for (const item of parsed.items) {
+      options.set(item.key, item.value);
+      from.set(item.key, src);
+    }
+    for (const w of parsed.warnings) warnings.push(`${src.origin} ${src.value}: ${w}`);
+  }
+  const enableWord = options.get('enable');
+  // qemu_opt_get_bool(opts, "enable", false): absent means off, as in QEMU.
+  const enable = enableWord !== undefined && TRUE_WORDS.includes(enableWord);
+  const sourceNames = new Map<SandboxKey, string>(
+    [...from].map(([k, s]) => [k, `${s.origin} ${s.value}`]),
+  );
+  if (!enable) {
+    return { policy: DISABLED_POLICY, options, sources: sourceNames, warnings };
+  }
+  for (const [key, allowed] of VALUE_KEYS) {
+    const v = options.get(key);
+    if (v !== undefined && !allowed.includes(v)) {
+      const src = from.get(key);
+      throw new SandboxOptionError(`invalid argument for ${key}`, {
+        value: src?.value,
+        origin: src?.origin,
+      });
+    }
+  }
+  const get = <T extends string>(key: SandboxKey, dflt: T): T => (options.get(key) as T) ?? dflt;
+  const policy: SandboxPolicy = Object.freeze({
+    enable: true,
+    obsolete: get('obsolete', DEFAULT_POLICY.obsolete),
+    elevatePrivileges: get('elevateprivileges', DEFAULT_POLICY.elevatePrivileges),
+    spawn: get('spawn', DEFAULT_POLICY.spawn),
+    resourceControl: get('resourcecontrol', DEFAULT_POLICY.resourceControl),
+    network: get('network', DEFAULT_POLICY.network),
+    action: get('action', DEFAULT_POLICY.action),
+    preflight: get('preflight', DEFAULT_POLICY.preflight),
+  });
+  return { policy, options, sources: sourceNames, warnings };
+}
+
+/**
+ * A policy from one string, merged onto a default like a single `-sandbox`
+ * would be (what the CLI's POLICY arguments mean). With defaultString "" the
+ * string stands alone, exactly as stock QEMU would read it.
+ */
+export function parsePolicy(
+  s: string,
+  defaultString: string = DEFAULT_POLICY_STRING,
+): SandboxPolicy {
+  return resolveSandboxPolicy([s], { defaultString }).policy;
+}
+
+/**
+ * The canonical string of a policy: "off", or "on" followed by the keys that
+ * differ from DEFAULT_POLICY in SANDBOX_KEYS order. With `full`, every key is
+ * written, so the string means the same whatever default it is merged onto.
+ * parsePolicy(policyToString(p)) equals p; with full, for any default.
+ */
+export function policyToString(policy: SandboxPolicy, opts: { full?: boolean } = {}): string {
+  if (!policy.enable) return 'off';
+  const pairs: Array<[SandboxKey, string, string]> = [
+    ['obsolete', policy.obsolete, DEFAULT_POLICY.obsolete],
+    ['elevateprivileges', policy.elevatePrivileges, DEFAULT_POLICY.elevatePrivileges],
+    ['spawn', policy.spawn, DEFAULT_POLICY.spawn],
+    ['resourcecontrol', policy.resourceControl, DEFAULT_POLICY.resourceControl],
+    ['network', policy.network, DEFAULT_POLICY.network],
+    ['action', policy.action, DEFAULT_POLICY.action],
+    ['preflight', policy.preflight, DEFAULT_POLICY.preflight],
+  ];
+  const parts = ['on'];
+  for (const [key, value, dflt] of pairs) {
+    if (opts.full || value !== dflt) parts.push(`${key}=${value}`);
+  }
+  return parts.join(',');
+}

@@ -1,0 +1,155 @@
+/**
+ * Which QEMU binary to run, in this order:
+ *   1. $QEMU_SANDBOXED_BINARY;
+ *   2. `binary` from the site config;
+ *   3. invoked as qemu-system-<target>-sandboxed (a symlink) -> qemu-system-<target>;
+ *   4. qemu-system-<host arch>.
+ * A name without '/' is searched on the caller's PATH (as execvp would); a
+ * path is used as given. Missing -> exit 127, not executable -> 126, as a
+ * shell reports them.
+ */
+import { accessSync, constants, realpathSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { EXIT, LaunchError } from './errors';
+
+export const BINARY_ENV = 'QEMU_SANDBOXED_BINARY';
+/** execvp's default when PATH is unset (glibc confstr(_CS_PATH) is "/bin:/usr/bin"). */
+export const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+export type BinarySource = 'env' | 'config' | 'invoked-name' | 'host-arch';
+
+export interface BinaryChoice {
+  /** The name or path before PATH lookup. */
+  readonly requested: string;
+  readonly source: BinarySource;
+}
+
+export interface ResolvedBinary extends BinaryChoice {
+  /** What execve gets, and argv[0]. */
+  readonly path: string;
+}
+
+/** QEMU's system-emulator target name for a Node process.arch. */
+export function qemuTargetForArch(arch: string = process.arch): string {
+  const targets: Record<string, string> = {
+    x64: 'x86_64',
+    arm64: 'aarch64',
+    arm: 'arm',
+    ia32: 'i386',
+    ppc64: 'ppc64',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    loong64: 'loongarch64',
+    mips64el: 'mips64el',
+  };
+  const t = targets[arch];
+  if (!t) {
+    throw new LaunchError(
+      `no QEMU target known for this host (${arch}): set ${BINARY_ENV}=/path/to/qemu-system-<target>`,
+      EXIT.usage,
+    );
+  }
+  return t;
+}
+
+/** Steps 1-4 above, without touching the file system. */
+export function chooseBinary(opts: {
+  env: Readonly<Record<string, string | undefined>>;
+  configBinary?: string;
+  invokedAs: string;
+  arch?: string;
+}): BinaryChoice {
+  const fromEnv = opts.env[BINARY_ENV];
+  if (fromEnv) return { requested: fromEnv, source: 'env' };
+  if (opts.configBinary) return { requested: opts.configBinary, source: 'config' };
+  const m = /^qemu-system-(.+)-sandboxed$/.exec(basename(opts.invokedAs));
+  if (m) return { requested: `qemu-system-${m[1]}`, source: 'invoked-name' };
+  return { requested: `qemu-system-${qemuTargetForArch(opts.arch)}`, source: 'host-arch' };
+}
+
+function describe(choice: BinaryChoice): string {
+  switch (choice.source) {
+    case 'env':
+      return `from ${BINARY_ENV}`;
+    case 'config':
+      return 'from the config file';
+    case 'invoked-name':
+      return 'from the name we were invoked as';
+    case 'host-arch':
+      return `for this host; set ${BINARY_ENV} or "binary" in the config to choose another`;
+  }
+}
+
+function isExecutableFile(p: string): 'ok' | 'missing' | 'not-executable' {
+  let st;
+  try {
+    st = statSync(p);
+  } catch {
+    return 'missing';
+  }
+  if (!st.isFile()) return 'not-executable';
+  try {
+    accessSync(p, constants.X_OK);
+  } catch {
+    return 'not-executable';
+  }
+  return 'ok';
+}
+
+/**
+ * Finds the binary. `self` is the trampoline's real path: a binary that
+ * resolves to it (our symlink installed under QEMU's name, earlier on PATH)
+ * would exec us again and again, so it is refused.
+ */
+export function resolveBinary(
+  choice: BinaryChoice,
+  pathVar: string | undefined,
+  self?: string,
+): ResolvedBinary {
+  let found: string | undefined;
+  let notExecutable: string | undefined;
+  if (choice.requested.includes('/')) {
+    const r = isExecutableFile(choice.requested);
+    if (r === 'ok') found = choice.requested;
+    else if (r === 'not-executable') notExecutable = choice.requested;
+  } else {
+    // execvp: an empty PATH element means the current directory.
+    for (const dir of (pathVar ?? DEFAULT_PATH).split(':')) {
+      const p = join(dir === '' ? '.' : dir, choice.requested);
+      const r = isExecutableFile(p);
+      if (r === 'ok') {
+        found = p;
+        break;
+      }
+      if (r === 'not-executable' && notExecutable === undefined) notExecutable = p;
+    }
+  }
+  if (found === undefined) {
+    if (notExecutable !== undefined) {
+      throw new LaunchError(
+        `QEMU binary ${notExecutable} (${describe(choice)}) is not an executable file: fix its permissions or choose another binary`,
+        EXIT.cannotExecute,
+      );
+    }
+    const where = choice.requested.includes('/') ? '' : ' on PATH';
+    throw new LaunchError(
+      `QEMU binary '${choice.requested}' (${describe(choice)}) not found${where}: install QEMU or set ${BINARY_ENV}=/path/to/qemu-system-<target>`,
+      EXIT.notFound,
+    );
+  }
+  if (self !== undefined) {
+    let real: string | undefined;
+    try {
+      real = realpathSync(found);
+    } catch {
+      real = undefined;
+    }
+    if (real === self) {
+      throw new LaunchError(
+        `QEMU binary ${found} (${describe(choice)}) is qemu-sandboxed itself: set ${BINARY_ENV} to the real QEMU`,
+        EXIT.usage,
+      );
+    }
+  }
+  return { ...choice, path: found };
+}

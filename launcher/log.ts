@@ -1,0 +1,138 @@
+/**
+ * The one record per launch. JSON through pino when stderr is not a terminal
+ * (libvirt copies it into the domain log) or when QEMU_SANDBOXED_LOG names a
+ * file; one short human line when stderr is a terminal. Writes are
+ * synchronous: we execve right after, an async buffer would be lost. Never
+ * stdout: QEMU may own it. pino is required lazily (it costs ~20 ms of the
+ * start-up budget), only when a JSON record is written.
+ */
+import { writeSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { EXIT, LaunchError } from './errors';
+
+export const LOG_ENV = 'QEMU_SANDBOXED_LOG';
+export const LOG_LEVEL_ENV = 'QEMU_SANDBOXED_LOG_LEVEL';
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LEVELS)[number];
+type RecordLevel = Exclude<LogLevel, 'silent'>;
+
+export interface LaunchRecord {
+  readonly policy: string;
+  readonly abi: string | null;
+  readonly binary: string;
+  readonly binarySource: string;
+  /** Instructions in the filter; null with -sandbox off. */
+  readonly filterLength: number | null;
+  readonly filterHash: string | null;
+  readonly noNewPrivs: boolean;
+  readonly execGate: boolean;
+  /** What we appended for QEMU's own -sandbox (resourcecontrol with thread-context), if anything. */
+  readonly qemuSandbox: string | null;
+  /** Milliseconds since Node started (so Node's own start-up is included). */
+  readonly elapsedMs: number;
+  /** elapsedMs at the end of each phase (main, policy, binary, preflight, compile, filter). */
+  readonly marks?: Readonly<Record<string, number>>;
+}
+
+export interface LauncherLog {
+  launch(record: LaunchRecord): void;
+  /**
+   * Warning and failure records go to a log file only: stderr already got
+   * the plain lines (preflight warnings, the error), and libvirt's domain log
+   * should hold one record per launch, not a copy of each line.
+   */
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+const RANK: Record<LogLevel, number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Infinity,
+};
+
+export function parseLevel(s: string | undefined): LogLevel {
+  if (s === undefined || s === '') return 'info';
+  const l = s.toLowerCase();
+  if ((LEVELS as readonly string[]).includes(l)) return l as LogLevel;
+  throw new LaunchError(`${LOG_LEVEL_ENV}=${s}: expected one of ${LEVELS.join(', ')}`, EXIT.usage);
+}
+
+/** The short line for a terminal. */
+export function humanLine(r: LaunchRecord): string {
+  const parts = [`qemu-sandboxed: ${r.policy}`];
+  if (r.filterLength !== null) {
+    parts.push(
+      `${r.abi} filter ${r.filterLength} insns sha256:${(r.filterHash ?? '').slice(0, 12)}`,
+    );
+  }
+  parts.push(`nnp=${r.noNewPrivs ? 'on' : 'off'}`);
+  if (r.execGate) parts.push('exec-gate');
+  if (r.qemuSandbox) parts.push(`+ QEMU ${r.qemuSandbox}`);
+  parts.push(`-> ${r.binary} (${r.elapsedMs.toFixed(1)} ms)`);
+  return parts.join(' ');
+}
+
+function writeLine(fd: number, line: string): void {
+  try {
+    writeSync(fd, `${line}\n`);
+  } catch {
+    // A closed or full stderr must not stop QEMU from starting.
+  }
+}
+
+/**
+ * Creates the logger from our environment variables. `stderrIsTty` is a
+ * parameter so tests need no terminal.
+ */
+export function createLog(
+  env: Readonly<Record<string, string | undefined>>,
+  stderrIsTty: boolean | (() => boolean) = () =>
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('../src/native') as typeof import('../src/native')).isTerminal(2),
+): LauncherLog {
+  const level = parseLevel(env[LOG_LEVEL_ENV]);
+  const file = env[LOG_ENV] || undefined;
+  const enabled = (l: RecordLevel): boolean => RANK[l] >= RANK[level];
+  let pinoLogger: Logger | undefined;
+  const json = (): Logger => {
+    if (!pinoLogger) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const pino = require('pino') as typeof import('pino');
+      const dest = pino.destination({ dest: file ?? 2, sync: true, append: true, mkdir: false });
+      pinoLogger = pino(
+        { name: 'qemu-sandboxed', level, timestamp: pino.stdTimeFunctions.isoTime },
+        dest,
+      );
+    }
+    return pinoLogger;
+  };
+  // Decided at the first record: most launches reach it with the FFI loaded.
+  let toJsonCached: boolean | undefined;
+  const toJson = (): boolean =>
+    (toJsonCached ??=
+      file !== undefined || !(typeof stderrIsTty === 'function' ? stderrIsTty() : stderrIsTty));
+  const write = (l: RecordLevel, msg: string, fields: object, human: () => string): void => {
+    if (!enabled(l)) return;
+    try {
+      if (toJson()) json()[l](fields, msg);
+      else writeLine(2, human());
+    } catch {
+      // Logging is best effort: an unwritable log file must not block QEMU.
+    }
+  };
+  return {
+    launch: (r) => write('info', 'launch', r, () => humanLine(r)),
+    warn: (msg, fields = {}) => {
+      if (file !== undefined) write('warn', msg, fields, () => msg);
+    },
+    error: (msg, fields = {}) => {
+      if (file !== undefined) write('error', msg, fields, () => msg);
+    },
+  };
+}

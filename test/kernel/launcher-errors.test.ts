@@ -1,0 +1,305 @@
+/**
+ * Bad input never starts QEMU (issue 4, "fail closed"): every malformed
+ * -sandbox form, a missing or non-executable binary, a missing or malformed
+ * explicit config file, and the preflight refusals each give their one-line
+ * message and a non-zero exit, and the probe standing in for QEMU never runs.
+ *
+ * The probe appends a line to $PROBE_MARKER as the first thing it does, so
+ * "never started" is checked, not assumed; the positive controls at the end
+ * show the marker does appear when the launch is valid.
+ */
+import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import execa from 'execa';
+import { EXIT } from '../../launcher/errors';
+import {
+  LAUNCHER,
+  baseEnv,
+  emptyConfig,
+  probeBinary,
+  requireWorkingLauncher,
+  scratchDir,
+} from '../helpers/probe';
+
+jest.setTimeout(60000);
+
+let dir = '';
+let probe = '';
+let config = '';
+let setupError: Error | undefined;
+
+beforeAll(async () => {
+  try {
+    probe = probeBinary();
+    dir = scratchDir('errors');
+    config = emptyConfig(dir);
+    // A broken launcher also exits non-zero without starting the probe: make
+    // sure these tests see refusals, not a crash.
+    await requireWorkingLauncher(baseEnv(probe, config));
+  } catch (e) {
+    setupError = e as Error;
+  }
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Attempt {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly stderr: string;
+  readonly stdout: string;
+  /** stderr lines that are not JSON log records. */
+  readonly messages: string[];
+  readonly started: boolean;
+  readonly command: string;
+}
+
+let counter = 0;
+
+async function attempt(
+  args: readonly string[],
+  envOverride: Record<string, string | undefined> = {},
+  wrapper: readonly string[] = [],
+): Promise<Attempt> {
+  if (setupError) throw setupError;
+  const marker = join(dir, `marker-${process.pid}-${counter++}`);
+  rmSync(marker, { force: true });
+  const env: Record<string, string> = { ...baseEnv(probe, config), PROBE_MARKER: marker };
+  for (const [k, v] of Object.entries(envOverride)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const argv = [...wrapper, LAUNCHER, ...args];
+  const r = await execa(argv[0], argv.slice(1), {
+    env,
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    timeout: 20000,
+    killSignal: 'SIGKILL',
+  });
+  const messages = r.stderr
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.trimStart().startsWith('{'));
+  return {
+    exitCode: r.exitCode ?? null,
+    signal: r.signal ?? null,
+    stderr: r.stderr,
+    stdout: r.stdout,
+    messages,
+    started: existsSync(marker),
+    command: `${Object.entries(envOverride)
+      .map(([k, v]) => `${k}=${v ?? '(unset)'} `)
+      .join('')}${argv.join(' ')}`,
+  };
+}
+
+/** Refused: non-zero exit (the documented code), one message line matching, probe not started. */
+function expectRefused(a: Attempt, message: RegExp, code: number = EXIT.usage): void {
+  const ctx = `$ ${a.command}\nexit=${a.exitCode} signal=${a.signal}\nstderr:\n${a.stderr}\nstdout:\n${a.stdout}`;
+  if (a.started) throw new Error(`the probe (QEMU) was started:\n${ctx}`);
+  if (a.exitCode !== code) throw new Error(`expected exit ${code}:\n${ctx}`);
+  if (a.messages.length !== 1) throw new Error(`expected exactly one message line:\n${ctx}`);
+  if (!message.test(a.messages[0])) throw new Error(`message does not match ${message}:\n${ctx}`);
+  if (a.stdout !== '') throw new Error(`wrote to stdout:\n${ctx}`);
+}
+
+describe('malformed -sandbox', () => {
+  // [description, arguments, what the message must say]
+  const cases: [string, string[], RegExp][] = [
+    ['unknown key', ['-sandbox', 'on,foo=bar'], /Invalid parameter 'foo'/],
+    ['unknown key, --sandbox=', ['--sandbox=on,bogus=1'], /Invalid parameter 'bogus'/],
+    ['bad value for spawn', ['-sandbox', 'on,spawn=maybe'], /invalid argument for spawn|spawn/i],
+    ['bad value for obsolete', ['-sandbox', 'on,obsolete=yes'], /obsolete/],
+    [
+      'bad value for elevateprivileges',
+      ['-sandbox', 'on,elevateprivileges=sometimes'],
+      /elevateprivileges/,
+    ],
+    ['bad value for resourcecontrol', ['-sandbox', 'on,resourcecontrol=1'], /resourcecontrol/],
+    ['bad value for network (extension)', ['-sandbox', 'on,network=none'], /network/],
+    ['bad value for action (extension)', ['-sandbox', 'on,action=explode'], /action/],
+    ['bad value for preflight (extension)', ['-sandbox', 'on,preflight=maybe'], /preflight/],
+    ['bad boolean', ['-sandbox', 'maybe'], /enable/],
+    ['booleans are case-sensitive, as in QEMU', ['-sandbox', 'ON'], /enable/],
+    ['key without a value', ['-sandbox', 'on,spawn'], /invalid argument for spawn/],
+    ['empty item', ['-sandbox', 'on,,'], /sandbox/],
+    ['bad boolean in enable=', ['-sandbox', 'enable=2'], /enable/],
+    ['empty value for a key', ['-sandbox', 'on,spawn='], /spawn/],
+    [
+      'missing value (last argument)',
+      ['state', '-sandbox'],
+      /sandbox.*(requires an argument|missing|value)/i,
+    ],
+    [
+      'missing value (--sandbox last)',
+      ['state', '--sandbox'],
+      /sandbox.*(requires an argument|missing|value)/i,
+    ],
+    ['second -sandbox malformed', ['-sandbox', 'on', '-sandbox', 'spawn=nope'], /spawn/],
+  ];
+  test.each(cases)('%s: %j', async (_d, args, message) => {
+    // The probe command goes first, so a -sandbox left without its value stays last.
+    expectRefused(await attempt(['state', ...args]), message);
+  });
+});
+
+describe('the QEMU binary', () => {
+  test('missing: named in the message, exit 127, nothing run', async () => {
+    const missing = join(dir, 'no-such-qemu');
+    const a = await attempt(['-sandbox', 'on', 'state'], { QEMU_SANDBOXED_BINARY: missing });
+    expectRefused(a, new RegExp(missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')), EXIT.notFound);
+  });
+
+  test('not executable: named in the message, exit 126, nothing run', async () => {
+    const noexec = join(dir, 'qemu-noexec');
+    copyFileSync(probeBinary(), noexec);
+    chmodSync(noexec, 0o644);
+    // As root, access(X_OK) is still false without any x bit.
+    const a = await attempt(['-sandbox', 'on', 'state'], { QEMU_SANDBOXED_BINARY: noexec });
+    expectRefused(a, /qemu-noexec.*(executable|permission)/i, EXIT.cannotExecute);
+    expect(readFileSync(noexec).length).toBeGreaterThan(0);
+  });
+});
+
+describe('the site config', () => {
+  test('an explicit config path that does not exist is an error (not "no config")', async () => {
+    const a = await attempt(['state'], {
+      QEMU_SANDBOXED_CONFIG: '/nonexistent/qemu-sandboxed.json',
+    });
+    expectRefused(
+      a,
+      /\/nonexistent\/qemu-sandboxed\.json.*(not found|no such|does not exist|missing|ENOENT)/i,
+    );
+  });
+
+  test('a malformed config (not JSON) names the file and says it is not valid JSON', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{ "sandbox": "on", \n');
+    const a = await attempt(['state'], { QEMU_SANDBOXED_CONFIG: bad });
+    expectRefused(a, /bad\.json.*JSON/i);
+  });
+
+  test('missing and malformed give different messages', async () => {
+    const bad = join(dir, 'bad2.json');
+    writeFileSync(bad, 'not json');
+    const m1 =
+      (await attempt(['state'], { QEMU_SANDBOXED_CONFIG: join(dir, 'absent.json') })).messages[0] ??
+      '';
+    const m2 = (await attempt(['state'], { QEMU_SANDBOXED_CONFIG: bad })).messages[0] ?? '';
+    expect(m1.replace(/absent\.json/, 'X')).not.toEqual(m2.replace(/bad2\.json/, 'X'));
+  });
+
+  test('a config with an unknown key (a typo must not turn a policy off)', async () => {
+    const typo = join(dir, 'typo.json');
+    writeFileSync(typo, '{"sandbx": "on,spawn=deny"}\n');
+    expectRefused(await attempt(['state'], { QEMU_SANDBOXED_CONFIG: typo }), /typo\.json.*sandbx/);
+  });
+
+  test('a config with a malformed sandbox string', async () => {
+    const badPolicy = join(dir, 'badpolicy.json');
+    writeFileSync(badPolicy, '{"sandbox": "on,spawn=sometimes"}\n');
+    expectRefused(
+      await attempt(['state'], { QEMU_SANDBOXED_CONFIG: badPolicy }),
+      /badpolicy\.json.*spawn/,
+    );
+  });
+});
+
+describe('preflight refusals (the command line the policy would break at run time)', () => {
+  // [policy, QEMU arguments, the argument and setting the message must name]
+  const cases: [string, string[], string, string][] = [
+    ['on,spawn=deny', ['-daemonize'], '-daemonize', 'spawn=deny'],
+    ['on,elevateprivileges=deny', ['-daemonize'], '-daemonize', 'elevateprivileges=deny'],
+    ['on,elevateprivileges=deny', ['-runas', 'nobody'], '-runas', 'elevateprivileges=deny'],
+    ['on,spawn=deny', ['-netdev', 'bridge,id=n0,br=br0'], '-netdev', 'spawn=deny'],
+    ['on,spawn=deny', ['-incoming', 'exec:cat /tmp/x'], '-incoming', 'spawn=deny'],
+    ['on,network=deny', ['-nic', 'user'], '-nic', 'network=deny'],
+    ['on,network=deny', ['-nodefaults', '-gdb', 'tcp::1234'], '-gdb', 'network=deny'],
+    ['on,network=deny', ['-nodefaults', '-vnc', ':0'], '-vnc', 'network=deny'],
+    ['on,network=deny', ['-nodefaults', '-incoming', 'tcp:0:4444'], '-incoming', 'network=deny'],
+    ['on,network=deny', ['state'], 'no -nic', 'network=deny'],
+    [
+      'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+      ['-daemonize'],
+      '-daemonize',
+      'spawn=deny',
+    ],
+  ];
+  test.each(cases)('-sandbox %s with %j', async (policy, qemuArgs, arg, setting) => {
+    const a = await attempt(['-sandbox', policy, ...qemuArgs, 'state']);
+    const ctx = `$ ${a.command}\nexit=${a.exitCode}\nstderr:\n${a.stderr}`;
+    if (a.started) throw new Error(`the probe (QEMU) was started:\n${ctx}`);
+    expect(a.exitCode).toBe(EXIT.usage);
+    expect(a.stdout).toBe('');
+    // One line per refusal naming the argument, the setting and a fix; then the summary.
+    const refusal = a.messages.find((l) => l.includes('preflight refused'));
+    if (!refusal) throw new Error(`no "preflight refused" line:\n${ctx}`);
+    expect(refusal).toContain(arg);
+    expect(refusal).toContain(setting);
+    expect(refusal).toMatch(/fix: /);
+  });
+});
+
+describe('fail closed: the filter cannot be loaded', () => {
+  // The probe's wrap mode installs a filter of its own before it execs the
+  // launcher, so the launcher's seccomp() fails as on a kernel that refuses.
+  const denied = (how: 'all' | 'listener') => [probeBinary(), 'wrap', '--deny-seccomp', how, '--'];
+
+  test('seccomp() refused (EPERM): exit 70, one line, QEMU never started', async () => {
+    const a = await attempt(['-sandbox', 'on', 'pid'], {}, denied('all'));
+    expectRefused(a, /filter.*EPERM/i, EXIT.software);
+  });
+
+  test('no user notification (spawn=deny needs the exec gate): exit non-zero, QEMU never started', async () => {
+    const a = await attempt(['-sandbox', 'on,spawn=deny', 'pid'], {}, denied('listener'));
+    if (a.exitCode !== EXIT.unavailable) expectRefused(a, /filter|gate|notif/i, EXIT.software);
+    else expectRefused(a, /notif|gate/i, EXIT.unavailable);
+  });
+
+  test('controls: -sandbox off needs no filter; spawn=allow needs no listener', async () => {
+    const off = await attempt(['-sandbox', 'off', 'pid'], {}, denied('all'));
+    expect([off.exitCode, off.started]).toEqual([0, true]);
+    const on = await attempt(['-sandbox', 'on', 'pid'], {}, denied('listener'));
+    expect([on.exitCode, on.started]).toEqual([0, true]);
+  });
+});
+
+describe('positive controls: the same harness sees the probe start', () => {
+  test('a valid launch runs the probe (the marker appears, exit 0)', async () => {
+    const a = await attempt(['-sandbox', 'on', 'pid']);
+    expect([a.exitCode, a.started]).toEqual([0, true]);
+  });
+
+  test('preflight=warn turns a refusal into a warning: the probe runs', async () => {
+    const a = await attempt(['-sandbox', 'on,spawn=deny,preflight=warn', '-daemonize', 'pid']);
+    expect([a.exitCode, a.started]).toEqual([0, true]);
+    expect(
+      a.messages.some((l) => l.includes('preflight warning') && l.includes('-daemonize')),
+    ).toBe(true);
+  });
+
+  test('-sandbox off refuses nothing: no filter, so nothing to break', async () => {
+    const a = await attempt(['-sandbox', 'off', '-daemonize', 'pid']);
+    expect([a.exitCode, a.started]).toEqual([0, true]);
+  });
+
+  test('-sandbox on,help prints the options on stdout and exits 0 without starting QEMU', async () => {
+    // As in QEMU, a bare `help` would be the implied enable= value (an error);
+    // `help` as a later item asks for the list.
+    const a = await attempt(['-sandbox', 'on,help', 'state']);
+    expect([a.exitCode, a.started]).toEqual([0, false]);
+    expect(a.stdout).toMatch(/spawn/);
+  });
+
+  test('-sandbox off with a non-executable binary still fails: nothing bypasses the checks', async () => {
+    const noexec = join(dir, 'qemu-noexec2');
+    copyFileSync(probeBinary(), noexec);
+    chmodSync(noexec, 0o600);
+    const a = await attempt(['-sandbox', 'off', 'state'], { QEMU_SANDBOXED_BINARY: noexec });
+    expect(a.started).toBe(false);
+    expect(a.exitCode).toBe(EXIT.cannotExecute);
+  });
+});

@@ -1,0 +1,287 @@
+/**
+ * `doctor [-- QEMU ARGS...]`: can this host run QEMU under our filter, which
+ * QEMU would run, and would the launcher accept this command line? Exits 1
+ * when something would make the launcher refuse to start, so scripts can
+ * gate on it.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { detectHostAbi, getHostAbi } from '../../arch';
+import {
+  extractSandbox,
+  resolveSandboxPolicy,
+  policyToString,
+  DEFAULT_POLICY_STRING,
+} from '../../policy';
+import type { SiteConfig } from '../../policy';
+import { preflight, type PreflightFinding } from '../../../launcher/preflight';
+import { checkKernelSupport } from '../../../launcher/kernel';
+import { compilePolicy } from '../../compiler';
+import { resolveQemuBinary } from '../qemu-binary';
+import type { CliContext } from '../context';
+import { table, toJson } from '../context';
+import { InputError, oneLine } from '../errors';
+import { probeHost, type HostSupport } from '../host';
+import { siteConfig } from '../policy-input';
+
+export interface DoctorOptions {
+  readonly qemuArgs: readonly string[];
+  readonly json: boolean;
+  /** Tests: a fake /proc root and kernel release. */
+  readonly procRoot?: string;
+  readonly release?: string;
+}
+
+export interface QemuInfo {
+  readonly binary: string | null;
+  /** Which rule chose it: QEMU_SANDBOXED_BINARY, config, qemu-system-<host>. */
+  readonly source: string;
+  readonly version: string | null;
+  /** `-sandbox on -version` succeeds: QEMU was built with seccomp and its kernel probe passed. */
+  readonly ownSandbox: boolean | null;
+  readonly error: string | null;
+}
+
+export interface DoctorJson {
+  readonly host: HostSupport & { readonly abi: string; readonly secondaryAbis: string[] };
+  readonly config: {
+    path: string | null;
+    sandbox: string | null;
+    binary: string | null;
+    error: string | null;
+  };
+  readonly qemu: QemuInfo;
+  readonly preflight: {
+    policy: string;
+    noNewPrivs: boolean;
+    mode: 'enforce' | 'warn';
+    findings: PreflightFinding[];
+    verdict: 'ok' | 'refused' | 'warnings';
+  } | null;
+  readonly problems: string[];
+}
+
+/** QEMU's own -sandbox: vl.c parses `-sandbox on` (only registered when built with seccomp and the kernel probe passes) before `-version` exits. */
+export function probeQemu(binary: string): {
+  version: string | null;
+  ownSandbox: boolean;
+  error: string | null;
+} {
+  const r = spawnSync(binary, ['-sandbox', 'on', '-version'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  if (r.error)
+    return {
+      version: null,
+      ownSandbox: false,
+      error: `cannot run ${binary}: ${(r.error as NodeJS.ErrnoException).code}`,
+    };
+  if (r.status === 0)
+    return { version: r.stdout.split('\n')[0].trim() || null, ownSandbox: true, error: null };
+  const v = spawnSync(binary, ['-version'], { encoding: 'utf8', timeout: 20_000 });
+  return {
+    version: v.status === 0 ? v.stdout.split('\n')[0].trim() || null : null,
+    ownSandbox: false,
+    error: v.status === 0 ? null : `${binary} -version failed: ${(v.stderr || '').split('\n')[0]}`,
+  };
+}
+
+/** Reads /proc paths under a test root, like probeHost does. */
+function procReader(root: string | undefined): (path: string) => string {
+  return (p) => readFileSync(root === undefined ? p : join(root, p), 'latin1');
+}
+
+export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
+  const problems: string[] = [];
+  const support = probeHost(opts.procRoot, opts.release);
+  const abiName = detectHostAbi();
+  const host = getHostAbi(abiName);
+
+  if (!support.seccomp)
+    problems.push('the kernel has no seccomp (CONFIG_SECCOMP): the launcher cannot filter');
+  else if (!support.seccompFilter)
+    problems.push('the kernel has no seccomp filter mode (CONFIG_SECCOMP_FILTER, or Linux < 4.14)');
+  else {
+    if (!support.killProcess)
+      problems.push(
+        'no SECCOMP_RET_KILL_PROCESS (Linux >= 4.14): kill rules cannot kill the whole process',
+      );
+    if (!support.userNotif)
+      problems.push(
+        'no SECCOMP_RET_USER_NOTIF (Linux >= 5.0): spawn=deny cannot arm the exec gate',
+      );
+    if (!support.log)
+      problems.push('no SECCOMP_RET_LOG (Linux >= 4.14): action=log is unavailable');
+  }
+
+  let config: SiteConfig = {};
+  let configError: string | null = null;
+  try {
+    config = siteConfig(ctx.env);
+  } catch (err) {
+    configError = oneLine(err);
+    problems.push(configError);
+  }
+
+  let qemu: QemuInfo;
+  try {
+    const found = resolveQemuBinary(ctx.env, config);
+    const probe = probeQemu(found.path);
+    qemu = { binary: found.path, source: found.source, ...probe };
+    if (probe.error) problems.push(probe.error);
+  } catch (err) {
+    qemu = { binary: null, source: 'none', version: null, ownSandbox: null, error: oneLine(err) };
+    problems.push(oneLine(err));
+  }
+
+  let pf: DoctorJson['preflight'] = null;
+  if (opts.qemuArgs.length) {
+    let extracted;
+    try {
+      extracted = extractSandbox(opts.qemuArgs);
+      const resolved = resolveSandboxPolicy(extracted.sandboxValues, {
+        defaultString: config.sandbox ?? DEFAULT_POLICY_STRING,
+        defaultOrigin: config.path ? `sandbox in ${config.path}` : 'default policy',
+      });
+      const policy = resolved.policy;
+      // issue 4: no-new-privs for elevateprivileges=deny|children, and whenever the kernel requires it.
+      const noNewPrivs =
+        policy.enable && (policy.elevatePrivileges !== 'allow' || !support.capSysAdmin);
+      const findings = preflight(extracted.qemuArgs, policy, { noNewPrivs });
+      const verdict =
+        findings.length === 0 ? 'ok' : policy.preflight === 'warn' ? 'warnings' : 'refused';
+      if (verdict === 'refused')
+        problems.push(
+          `preflight refuses this command line (${findings.length} finding${findings.length === 1 ? '' : 's'})`,
+        );
+      if (policy.enable) {
+        // The launcher's own check on the program it would load: names what this kernel lacks.
+        try {
+          checkKernelSupport(compilePolicy(policy, abiName).program, procReader(opts.procRoot));
+        } catch (err) {
+          problems.push(oneLine(err));
+        }
+      }
+      pf = {
+        policy: policyToString(policy, { full: true }),
+        noNewPrivs,
+        mode: policy.preflight,
+        findings,
+        verdict,
+      };
+    } catch (err) {
+      throw new InputError(oneLine(err));
+    }
+  }
+
+  return {
+    host: { ...support, abi: abiName, secondaryAbis: host.secondary.map((a) => a.name) },
+    config: {
+      path: config.path ?? null,
+      sandbox: config.sandbox ?? null,
+      binary: config.binary ?? null,
+      error: configError,
+    },
+    qemu,
+    preflight: pf,
+    problems,
+  };
+}
+
+function yn(v: boolean | null | undefined, yes = 'yes', no = 'NO'): string {
+  return v === null || v === undefined ? 'unknown' : v ? yes : no;
+}
+
+export function formatDoctor(d: DoctorJson): string {
+  const h = d.host;
+  const rows: string[][] = [
+    [
+      'kernel',
+      `${h.kernel} (${h.abi}${h.secondaryAbis.length ? `; foreign ABIs ${h.secondaryAbis.join(', ')} are killed` : ''})`,
+    ],
+    ['seccomp filter', yn(h.seccompFilter)],
+    ['actions_avail', h.actionsAvail.join(' ') || 'none'],
+    ['KILL_PROCESS', yn(h.killProcess, 'yes (kill rules kill the whole process)')],
+    ['USER_NOTIF', yn(h.userNotif, 'yes (spawn=deny exec gate)')],
+    ['LOG', yn(h.log, 'yes (action=log)')],
+    [
+      'action cache',
+      yn(
+        h.actionCache,
+        'yes (Linux >= 5.11: allowed calls run no BPF)',
+        'no (Linux < 5.11: every call runs the filter)',
+      ),
+    ],
+    [
+      'no-new-privs',
+      `${yn(h.noNewPrivs, 'supported')}; ${h.noNewPrivsSet ? 'already set on this process' : 'not set'}; ` +
+        `CAP_SYS_ADMIN ${h.capSysAdmin ? 'yes: set only for elevateprivileges=deny|children' : 'no: the launcher must set it'}`,
+    ],
+    [
+      'this process',
+      h.currentSeccompMode === 2 ? 'already under a seccomp filter (filters stack)' : 'no filter',
+    ],
+  ];
+  let text = `host\n${table(rows, '  ')}`;
+  const c = d.config;
+  text += `config\n${table(
+    [
+      ['file', c.error ?? c.path ?? 'none (built-in default "on")'],
+      ...(c.sandbox !== null ? [['sandbox', c.sandbox]] : []),
+      ...(c.binary !== null ? [['binary', c.binary]] : []),
+    ],
+    '  ',
+  )}`;
+  const q = d.qemu;
+  text += `qemu\n${table(
+    [
+      ['binary', q.binary ? `${q.binary} (${q.source})` : (q.error ?? 'not found')],
+      ['version', q.version ?? 'unknown'],
+      [
+        'own -sandbox',
+        q.binary ? yn(q.ownSandbox, 'yes (QEMU can stack its own filter)', 'no') : 'unknown',
+      ],
+    ],
+    '  ',
+  )}`;
+  if (d.preflight) {
+    const p = d.preflight;
+    text += `preflight\n${table(
+      [
+        ['policy', p.policy],
+        ['no-new-privs', p.noNewPrivs ? 'will be set' : 'will not be set'],
+        [
+          'verdict',
+          p.verdict === 'ok'
+            ? 'ok: the launcher would start QEMU'
+            : p.verdict === 'refused'
+              ? 'REFUSED'
+              : 'warnings (preflight=warn: starts anyway)',
+        ],
+      ],
+      '  ',
+    )}`;
+    for (const f of p.findings)
+      text += `  - '${f.arg}' (${f.setting}): ${f.message}\n    fix: ${f.fix}\n`;
+  }
+  text += d.problems.length
+    ? `problems\n${d.problems.map((p) => `  - ${p}\n`).join('')}`
+    : 'no problems found\n';
+  return text;
+}
+
+export function runDoctor(ctx: CliContext, opts: DoctorOptions): void {
+  const d = doctor(ctx, opts);
+  ctx.stdout.write(opts.json ? toJson(d) : formatDoctor(d));
+  if (d.problems.length) throw new DoctorProblems(d.problems.length);
+}
+
+/** Exit 1 after the report: the report itself already said what is wrong. */
+export class DoctorProblems extends Error {
+  override readonly name = 'DoctorProblems';
+  constructor(count: number) {
+    super(`${count} problem${count === 1 ? '' : 's'} found`);
+  }
+}

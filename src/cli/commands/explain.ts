@@ -1,0 +1,172 @@
+/**
+ * `explain POLICY`: what the policy does, grouped by what happens to the
+ * caller, in words. Built from the policy's active rules (src/policy) and the
+ * compiler's kill-class value; the program itself is `compile`'s business.
+ */
+import { actionName } from '../../bpf';
+import { killClassValue } from '../../compiler';
+import { activeRules } from '../../policy';
+import type { ActiveRule } from '../../policy/types';
+import type { CliContext } from '../context';
+import { toJson, wrapWords } from '../context';
+import { readArch, readPolicy } from '../policy-input';
+import { actionLabel, actionWords, conditionWords } from '../words';
+
+export interface ExplainOptions {
+  readonly policy: string;
+  readonly arch?: string;
+  readonly json: boolean;
+}
+
+export interface ExplainJson {
+  readonly policy: string;
+  readonly base: string;
+  readonly enabled: boolean;
+  readonly abi: string;
+  readonly host: string;
+  /** Per action label (kill, EPERM, ENOSYS, log, trap, notify): the unconditional rules, by group. */
+  readonly actions: { label: string; words: string; groups: Record<string, string[]> }[];
+  readonly argumentChecked: {
+    syscall: string;
+    group: string;
+    action: string;
+    unless: string;
+    reason: string;
+  }[];
+  readonly foreign: { abis: string[]; x32Numbers: boolean; action: string } | null;
+  readonly noNewPrivs: { when: 'always' | 'without-cap-sys-admin'; why: string };
+  readonly execGate: boolean;
+  readonly warnings: readonly string[];
+}
+
+/** issue 4: set for elevateprivileges=deny|children, and whenever the kernel requires it (no CAP_SYS_ADMIN). */
+function noNewPrivs(elevate: string): ExplainJson['noNewPrivs'] {
+  return elevate === 'allow'
+    ? {
+        when: 'without-cap-sys-admin',
+        why: 'only when the launcher lacks CAP_SYS_ADMIN (the kernel requires it then); as root, setuid helpers keep working',
+      }
+    : {
+        when: 'always',
+        why: `elevateprivileges=${elevate}: set before the filter, so exec cannot gain privileges`,
+      };
+}
+
+export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
+  const arch = readArch(opts.arch);
+  const p = readPolicy(opts.policy, ctx.env);
+  const base = {
+    policy: p.canonical,
+    base: p.base,
+    abi: arch.abi.name,
+    host: arch.host.native.name,
+    warnings: p.warnings,
+  };
+  if (!p.policy.enable) {
+    return {
+      ...base,
+      enabled: false,
+      actions: [],
+      argumentChecked: [],
+      foreign: null,
+      noNewPrivs: noNewPrivs('allow'),
+      execGate: false,
+    };
+  }
+  const rules: readonly ActiveRule[] = activeRules(p.policy, arch.abi);
+  const actions = new Map<
+    string,
+    { label: string; words: string; groups: Record<string, string[]> }
+  >();
+  const argumentChecked: ExplainJson['argumentChecked'] = [];
+  for (const r of rules) {
+    if (r.unless) {
+      argumentChecked.push({
+        syscall: r.syscall,
+        group: r.group,
+        action: actionLabel(r.action),
+        unless: conditionWords(r.syscall, r.unless, arch.abi.cloneFlagsArg),
+        reason: r.reason,
+      });
+      continue;
+    }
+    const label = actionLabel(r.action);
+    let slot = actions.get(label);
+    if (!slot) {
+      slot = { label, words: actionWords(r.action), groups: {} };
+      actions.set(label, slot);
+    }
+    (slot.groups[r.group] ??= []).push(r.syscall);
+  }
+  const kill = actionName(killClassValue(p.policy, arch.host.native));
+  return {
+    ...base,
+    enabled: true,
+    actions: [...actions.values()],
+    argumentChecked,
+    foreign: {
+      abis: arch.host.secondary.map((a) => a.name),
+      x32Numbers: arch.host.native.name === 'x86_64',
+      action: kill,
+    },
+    noNewPrivs: noNewPrivs(p.policy.elevatePrivileges),
+    execGate: rules.some((r) => r.action.type === 'notify'),
+  };
+}
+
+export function runExplain(ctx: CliContext, opts: ExplainOptions): void {
+  const e = explain(ctx, opts);
+  if (opts.json) {
+    ctx.stdout.write(toJson(e));
+    return;
+  }
+  const out: string[] = [];
+  out.push(
+    `policy ${e.policy}${opts.policy === e.policy ? '' : `  (from '${opts.policy}' merged onto '${e.base}')`}`,
+  );
+  out.push(`abi    ${e.abi === e.host ? e.abi : `${e.abi} (a foreign ABI of ${e.host})`}`);
+  for (const w of e.warnings) out.push(`warning: ${w}`);
+  if (!e.enabled) {
+    out.push('', 'The sandbox is off: QEMU runs with no filter and no-new-privs untouched.');
+    ctx.stdout.write(`${out.join('\n')}\n`);
+    return;
+  }
+  if (e.abi !== e.host) {
+    out.push(
+      '',
+      `Every ${e.abi} call is ${e.foreign?.action ?? 'killed'} on a ${e.host} host: the arch check comes first.`,
+    );
+    out.push(
+      `The rules below are what the groups name for ${e.abi}; they only apply if QEMU itself runs as ${e.abi}.`,
+    );
+  }
+  let text = `${out.join('\n')}\n`;
+  for (const a of e.actions) {
+    const count = Object.values(a.groups).reduce((n, l) => n + l.length, 0);
+    text += `\n${a.label} (${count}): the call ${a.words}\n`;
+    for (const [group, names] of Object.entries(a.groups)) {
+      text += `  ${group}:\n${wrapWords(names, 100, '    ')}`;
+    }
+  }
+  if (e.argumentChecked.length) {
+    text += `\nargument-checked (${e.argumentChecked.length})\n`;
+    for (const c of e.argumentChecked) {
+      text += `  ${c.syscall} (${c.group}): ${c.action} unless ${c.unless}\n`;
+    }
+  }
+  if (e.foreign) {
+    const what = [
+      ...e.foreign.abis,
+      ...(e.foreign.x32Numbers && !e.foreign.abis.includes('x32') ? ['x32'] : []),
+    ];
+    text += `\nforeign ABIs: ${what.length ? `${what.join(', ')} calls` : 'other audit arches'} -> ${e.foreign.action}`;
+    text += ' (QEMU never uses them; a deny-list that let them through would be bypassed)\n';
+  }
+  text += `no-new-privs: ${e.noNewPrivs.why}\n`;
+  text += `exec gate: ${
+    e.execGate
+      ? 'yes: execve/execveat go to USER_NOTIF; the launcher lets its own exec of QEMU through, then closes the listener and later execs fail with ENOSYS'
+      : 'no'
+  }\n`;
+  ctx.stdout.write(text);
+}

@@ -1,0 +1,277 @@
+/**
+ * `simulate POLICY SYSCALL [ARG...]`: one call through the compiled program in
+ * src/bpf's interpreter. The verdict is the interpreter's; the rule shown next
+ * to it is only an explanation, taken from the policy's active rules.
+ */
+import { errnoName, getAbi } from '../../arch';
+import type { Abi } from '../../arch/types';
+import { BPF_K, BPF_RET, actionName, disassemble, runFilter } from '../../bpf';
+import type { Endian, Instruction, SeccompData } from '../../bpf/types';
+import { SECCOMP_RET } from '../../bpf/types';
+import { activeRules } from '../../policy';
+import type { ActiveRule, ArgCondition } from '../../policy/types';
+import type { CliContext } from '../context';
+import { table, toJson } from '../context';
+import { InputError } from '../errors';
+import { readArch, readPolicy } from '../policy-input';
+import { actionWords, argName, cloneFlagNamesOf, conditionWords, valueWords } from '../words';
+import { compileFor, disasmNames } from './compile';
+
+export interface SimulateOptions {
+  readonly policy: string;
+  readonly syscall: string;
+  readonly args: readonly string[];
+  readonly arch?: string;
+  readonly json: boolean;
+}
+
+const U64 = (1n << 64n) - 1n;
+
+/** Decimal (negative ones as the two's complement a register would hold) or 0x hex, as a u64. */
+export function parseArg(text: string, index: number): bigint {
+  const t = text.trim();
+  if (/^0x[0-9a-f]+$/i.test(t) || /^\d+$/.test(t) || /^-\d+$/.test(t)) {
+    const v = BigInt(t);
+    if (v > U64 || v < -(1n << 63n))
+      throw new InputError(`argument ${index} (${text}) does not fit 64 bits`);
+    return v & U64;
+  }
+  throw new InputError(`argument ${index} '${text}' is not a number (decimal or 0x hex)`);
+}
+
+/** A name of `abi`, or a number (decimal or hex) taken as the run-time number. */
+export function parseSyscall(text: string, abi: Abi): { nr: number; name?: string } {
+  const t = text.trim();
+  if (/^(0x[0-9a-f]+|\d+)$/i.test(t)) {
+    const v = Number(BigInt(t));
+    if (v > 0xffffffff) throw new InputError(`syscall number ${text} does not fit 32 bits`);
+    return { nr: v, name: abi.names.get(v) };
+  }
+  const nr = abi.syscalls.get(t);
+  if (nr === undefined) throw new InputError(`unknown syscall '${text}' for ${abi.name}`);
+  return { nr, name: t };
+}
+
+/** A return value no compiled program uses: marks "this instruction was reached". */
+const REACHED = 0x1ee7c0de;
+
+/**
+ * The pcs one call executes, found with the interpreter itself: replace
+ * instruction k by `ret #REACHED`; the run returns REACHED exactly when k is
+ * on the path (jumps only go forward, so nothing before k changes).
+ */
+export function executedPath(
+  program: readonly Instruction[],
+  data: SeccompData,
+  endian: Endian,
+): number[] {
+  const marker: Instruction = { code: BPF_RET | BPF_K, jt: 0, jf: 0, k: REACHED };
+  const path: number[] = [];
+  for (let k = 0; k < program.length; k++) {
+    const probe = program.map((insn, i) => (i === k ? marker : insn));
+    if (runFilter(probe, data, endian).action >>> 0 === REACHED) path.push(k);
+  }
+  return path;
+}
+
+/** Whether an `unless` condition holds for these arguments (for the explanation only). */
+export function conditionHolds(c: ArgCondition, args: readonly bigint[]): boolean {
+  let v = args[c.arg] ?? 0n;
+  if (c.width === 32) v &= 0xffffffffn;
+  switch (c.op) {
+    case 'eq':
+      return v === (c.values?.[0] ?? 0n);
+    case 'in':
+      return (c.values ?? []).includes(v);
+    case 'masked': {
+      const m = v & ~(c.ignore ?? 0n);
+      const all = c.allOf ?? 0n;
+      return (m & all) === all && (m & (c.noneOf ?? 0n)) === 0n;
+    }
+  }
+}
+
+/** The part of an `unless` condition these arguments miss, in words. */
+export function whyNotExempt(
+  syscall: string,
+  c: ArgCondition,
+  args: readonly bigint[],
+  cloneFlagsArg: number,
+): string {
+  let v = args[c.arg] ?? 0n;
+  if (c.width === 32) v &= 0xffffffffn;
+  const name = argName(syscall, c.arg, cloneFlagsArg);
+  if (c.op === 'masked') {
+    const m = v & ~(c.ignore ?? 0n);
+    const missing = (c.allOf ?? 0n) & ~m;
+    const extra = m & (c.noneOf ?? 0n);
+    const parts = [
+      ...(missing ? [`lacks ${cloneFlagNamesOf(syscall, missing)}`] : []),
+      ...(extra ? [`has ${cloneFlagNamesOf(syscall, extra)}`] : []),
+    ];
+    return `${name} ${parts.join(' and ')}`;
+  }
+  const shown = valueWords(syscall, c.arg, cloneFlagsArg, v);
+  const allowed = (c.values ?? []).map((x) => valueWords(syscall, c.arg, cloneFlagsArg, x));
+  return c.op === 'eq'
+    ? `${name} is ${shown}, not ${allowed[0]}`
+    : `${name} is ${shown}, not one of ${allowed.join(', ')}`;
+}
+
+export interface SimulateJson {
+  readonly abi: string;
+  readonly host: string;
+  readonly policy: string;
+  readonly syscall: { readonly nr: number; readonly name: string | null };
+  readonly args: string[];
+  readonly verdict: {
+    readonly value: number;
+    readonly action: string;
+    readonly errno: string | null;
+  };
+  readonly allowed: boolean;
+  readonly explanation: string;
+  readonly rule: {
+    readonly group: string;
+    readonly reason: string;
+    readonly condition: string | null;
+    readonly conditionHolds: boolean | null;
+  } | null;
+  readonly executed: number;
+  /** The instructions executed, disassembled, in order. */
+  readonly path: string[];
+  readonly programLength: number;
+}
+
+export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
+  const arch = readArch(opts.arch);
+  const p = readPolicy(opts.policy, ctx.env);
+  if (opts.args.length > 6)
+    throw new InputError(`${opts.args.length} arguments given: a syscall has at most 6`);
+  const args = opts.args.map((a, i) => parseArg(a, i));
+  const call = parseSyscall(opts.syscall, arch.abi);
+  const base = {
+    abi: arch.abi.name,
+    host: arch.host.native.name,
+    policy: p.canonical,
+    syscall: { nr: call.nr, name: call.name ?? null },
+    args: args.map((a) => `0x${a.toString(16)}`),
+  };
+  if (!p.policy.enable) {
+    return {
+      ...base,
+      verdict: { value: SECCOMP_RET.ALLOW, action: 'ALLOW', errno: null },
+      allowed: true,
+      explanation: 'the policy is off: no filter is loaded',
+      rule: null,
+      executed: 0,
+      path: [],
+      programLength: 0,
+    };
+  }
+  const f = compileFor(p, arch.host);
+  const data: SeccompData = {
+    nr: call.nr,
+    arch: arch.abi.auditArch,
+    instructionPointer: 0n,
+    args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6),
+  };
+  const path = executedPath(f.program, data, arch.host.native.endian);
+  const lines = disassemble(f.program, {
+    ...disasmNames(arch.host),
+    endian: arch.host.native.endian,
+  }).split('\n');
+  const result = runFilter(
+    f.program,
+    {
+      nr: call.nr,
+      arch: arch.abi.auditArch,
+      instructionPointer: 0n,
+      args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6),
+    },
+    arch.host.native.endian,
+  );
+  const value = result.action >>> 0;
+  const action = (value & SECCOMP_RET.ACTION_FULL) >>> 0;
+  const errno =
+    action === SECCOMP_RET.ERRNO
+      ? (errnoName(arch.host.native.name, value & SECCOMP_RET.DATA) ?? null)
+      : null;
+
+  let rule: ActiveRule | undefined;
+  let explanation: string;
+  if (arch.foreign) {
+    explanation = `${arch.abi.name} is a foreign ABI on ${arch.host.native.name}: every call is killed by the arch check`;
+  } else if (
+    arch.abi.syscallBit === undefined &&
+    arch.host.native.name === 'x86_64' &&
+    call.nr >= 0x40000000 &&
+    call.nr !== 0xffffffff
+  ) {
+    const x32 = getAbi('x32').names.get(call.nr);
+    explanation = `an x32 number${x32 ? ` (x32 ${x32})` : ''}: killed, QEMU never uses the x32 ABI`;
+  } else {
+    const rules = activeRules(p.policy, arch.abi).filter((r) => r.nr === call.nr);
+    // The rule that decides: the first one whose condition does not exempt this call.
+    rule = rules.find((r) => !r.unless || !conditionHolds(r.unless, args)) ?? rules[0];
+    if (!rule) {
+      explanation =
+        call.name === undefined
+          ? 'not a syscall of this ABI: no rule names it'
+          : 'no active group names it';
+    } else if (rule.unless && conditionHolds(rule.unless, args)) {
+      // A flag mask in full is a paragraph (JSON has it): say what matched.
+      explanation =
+        rule.unless.op === 'masked'
+          ? `${rule.group}: allowed: ${argName(rule.syscall, rule.unless.arg, arch.abi.cloneFlagsArg)} has every flag the exemption requires and none it forbids`
+          : `${rule.group}: allowed because ${conditionWords(rule.syscall, rule.unless, arch.abi.cloneFlagsArg)}`;
+    } else {
+      const unless = rule.unless
+        ? ` (${whyNotExempt(rule.syscall, rule.unless, args, arch.abi.cloneFlagsArg)})`
+        : '';
+      explanation = `${rule.group}: ${rule.syscall} ${actionWords(rule.action)}${unless}`;
+    }
+  }
+  return {
+    ...base,
+    verdict: { value, action: actionName(value), errno },
+    allowed: action === SECCOMP_RET.ALLOW,
+    explanation,
+    rule: rule
+      ? {
+          group: rule.group,
+          reason: rule.reason,
+          condition: rule.unless
+            ? conditionWords(rule.syscall, rule.unless, arch.abi.cloneFlagsArg)
+            : null,
+          conditionHolds: rule.unless ? conditionHolds(rule.unless, args) : null,
+        }
+      : null,
+    executed: result.executed,
+    path: path.map((pc) => lines[pc].trim()),
+    programLength: f.program.length,
+  };
+}
+
+export function runSimulate(ctx: CliContext, opts: SimulateOptions): void {
+  const r = simulate(ctx, opts);
+  if (opts.json) {
+    ctx.stdout.write(toJson(r));
+    return;
+  }
+  const name = r.syscall.name ?? `#${r.syscall.nr}`;
+  const verdict = r.verdict.errno ? `${r.verdict.action} ${r.verdict.errno}` : r.verdict.action;
+  const rows: string[][] = [
+    ['policy', r.policy],
+    ['abi', r.abi === r.host ? r.abi : `${r.abi} on a ${r.host} host`],
+    ['call', `${name}(${r.args.join(', ')})  nr ${r.syscall.nr}`],
+    ['verdict', verdict],
+    ['why', r.explanation],
+  ];
+  if (r.rule) rows.push(['reason', r.rule.reason]);
+  rows.push([
+    'executed',
+    r.programLength ? `${r.executed} of ${r.programLength} instructions:` : 'none',
+  ]);
+  ctx.stdout.write(table(rows) + r.path.map((l) => `  ${l}\n`).join(''));
+}

@@ -1,0 +1,134 @@
+/**
+ * Argument conditions and actions in words, for `explain`, `groups` and the
+ * export notes. Constant names come from src/policy/constants (the same table
+ * filters/*.json is written with).
+ */
+import { cloneFlagNames, constantNames } from '../policy/constants';
+import type { ArgCondition, ResolvedAction } from '../policy/types';
+
+type Decoder = (v: bigint) => string;
+
+function hexOrDecimal(v: bigint): string {
+  return v < 4096n ? v.toString() : `0x${v.toString(16)}`;
+}
+
+/** A value by its name in one constant family (first name wins: AF_UNIX, not AF_LOCAL). */
+function named(family: 'af' | 'sched'): Decoder {
+  return (v) => constantNames(v, family)[0] ?? hexOrDecimal(v);
+}
+
+function cloneFlags(v: bigint): string {
+  return cloneFlagNames(v).join('|') || '0';
+}
+
+/** Address-family names with AF_LOCAL folded into AF_UNIX: for systemd's RestrictAddressFamilies=. */
+export function addressFamilyName(v: bigint): string | undefined {
+  return constantNames(v, 'af')[0];
+}
+
+/** Argument names for the calls whose arguments the groups check. */
+const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
+  socket: ['domain', 'type', 'protocol'],
+  socketpair: ['domain', 'type', 'protocol', 'sv'],
+  sched_setscheduler: ['pid', 'policy', 'param'],
+  clone: ['flags', 'stack', 'parent_tid', 'child_tid', 'tls'],
+  clone3: ['args', 'size'],
+  unshare: ['flags'],
+  setns: ['fd', 'nstype'],
+  personality: ['persona'],
+  ioctl: ['fd', 'request', 'arg'],
+  prctl: ['option', 'arg2', 'arg3', 'arg4', 'arg5'],
+};
+
+export function argName(syscall: string, index: number, cloneFlagsArg = 0): string {
+  if (syscall === 'clone') {
+    // s390x swaps clone's first two arguments (CLONE_BACKWARDS2).
+    if (index === cloneFlagsArg) return 'flags';
+    if (index === 1 - cloneFlagsArg && cloneFlagsArg <= 1) return 'stack';
+  }
+  return ARG_NAMES[syscall]?.[index] ?? `args[${index}]`;
+}
+
+function decoder(syscall: string, index: number, cloneFlagsArg: number): Decoder {
+  if ((syscall === 'socket' || syscall === 'socketpair') && index === 0) return named('af');
+  if (syscall === 'sched_setscheduler' && index === 1) return named('sched');
+  if ((syscall === 'clone' && index === cloneFlagsArg) || syscall === 'unshare') return cloneFlags;
+  return hexOrDecimal;
+}
+
+/** A value of one argument by its constant name where it has one (AF_INET, SCHED_IDLE). */
+export function valueWords(
+  syscall: string,
+  index: number,
+  cloneFlagsArg: number,
+  v: bigint,
+): string {
+  return decoder(syscall, index, cloneFlagsArg)(v);
+}
+
+/**
+ * "flags (low 32 bits, CLONE_DETACHED ignored) has all of CLONE_VM|... and
+ * none of CLONE_VFORK|...": the condition under which the rule does NOT apply.
+ */
+export function conditionWords(syscall: string, c: ArgCondition, cloneFlagsArg = 0): string {
+  const name = argName(syscall, c.arg, cloneFlagsArg);
+  const dec = decoder(syscall, c.arg, cloneFlagsArg);
+  const width = c.width === 32 ? ' (low 32 bits)' : '';
+  switch (c.op) {
+    case 'eq':
+      return `${name}${width} is ${dec(c.values?.[0] ?? 0n)}`;
+    case 'in':
+      return `${name}${width} is one of ${(c.values ?? []).map(dec).join(', ')}`;
+    case 'masked': {
+      const parts: string[] = [];
+      if (c.allOf !== undefined && c.allOf !== 0n)
+        parts.push(`has all of ${cloneFlagOr(dec, c.allOf)}`);
+      if (c.noneOf !== undefined && c.noneOf !== 0n)
+        parts.push(`none of ${cloneFlagOr(dec, c.noneOf)}`);
+      const notes = [
+        ...(c.width === 32 ? ['low 32 bits'] : []),
+        ...(c.ignore !== undefined && c.ignore !== 0n
+          ? [`${cloneFlagOr(dec, c.ignore)} ignored`]
+          : []),
+      ];
+      return `${name}${notes.length ? ` (${notes.join(', ')})` : ''} ${parts.join(' and ')}`;
+    }
+  }
+}
+
+/** Flag names for clone/unshare masks, hex for anything else. */
+export function cloneFlagNamesOf(syscall: string, mask: bigint): string {
+  return syscall === 'clone' || syscall === 'unshare' ? cloneFlags(mask) : `0x${mask.toString(16)}`;
+}
+
+function cloneFlagOr(dec: Decoder, v: bigint): string {
+  return dec === cloneFlags ? cloneFlags(v) : `0x${v.toString(16)}`;
+}
+
+/** "killed (SIGSYS)", "fails with EPERM", ... */
+export function actionWords(a: ResolvedAction): string {
+  switch (a.type) {
+    case 'kill-process':
+      return 'kills the process (SIGSYS)';
+    case 'trap':
+      return 'sends SIGSYS (trap)';
+    case 'errno':
+      return `fails with ${a.errnoName}`;
+    case 'log':
+      return 'is allowed and logged';
+    case 'notify':
+      return 'goes to the exec gate (the launcher allows its own exec once; then ENOSYS)';
+  }
+}
+
+/** Short label: kill, EPERM, ENOSYS, log, trap, notify. */
+export function actionLabel(a: ResolvedAction): string {
+  switch (a.type) {
+    case 'kill-process':
+      return 'kill';
+    case 'errno':
+      return a.errnoName;
+    default:
+      return a.type;
+  }
+}

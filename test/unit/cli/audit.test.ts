@@ -1,0 +1,155 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { explainRecord } from '../../../src/cli/commands/audit';
+import { parseSeccompLine } from '../../../src/cli/audit-record';
+import { readPolicy } from '../../../src/cli/policy-input';
+import { json, run } from './run';
+import { nullable, schemaErrors, type Schema } from './schema';
+
+const FIXTURE = join(__dirname, 'fixtures', 'records.txt');
+const GOLDEN = join(__dirname, 'golden');
+
+/**
+ * Compares with a reviewed golden file; UPDATE_GOLDEN=1 rewrites it (then
+ * review the diff). A missing golden file fails rather than passing silently.
+ */
+function golden(name: string, actual: string): void {
+  const file = join(GOLDEN, name);
+  if (process.env.UPDATE_GOLDEN === '1') {
+    mkdirSync(GOLDEN, { recursive: true });
+    writeFileSync(file, actual);
+  }
+  if (!existsSync(file))
+    throw new Error(`golden file ${file} is missing: run with UPDATE_GOLDEN=1 and review it`);
+  expect(actual).toBe(readFileSync(file, 'utf8'));
+}
+
+const entrySchema: Schema = {
+  object: {
+    time: nullable('string'),
+    pid: nullable('number'),
+    auid: nullable('number'),
+    uid: nullable('number'),
+    gid: nullable('number'),
+    ses: nullable('number'),
+    comm: nullable('string'),
+    exe: nullable('string'),
+    arch: nullable('string'),
+    abi: nullable('string'),
+    syscall: { object: { nr: nullable('number'), name: nullable('string') } },
+    action: 'string',
+    code: nullable('number'),
+    signal: nullable('number'),
+    compat: nullable('number'),
+    ip: nullable('string'),
+    group: nullable('string'),
+    deniedByPolicy: nullable('boolean'),
+    allowWith: 'string',
+    raw: 'string',
+  },
+};
+const auditSchema: Schema = {
+  object: {
+    source: 'string',
+    policy: 'string',
+    since: nullable('string'),
+    records: { arrayOf: entrySchema },
+  },
+};
+
+test('a file of mixed formats: the table (golden)', async () => {
+  const r = await run(['audit', FIXTURE]);
+  expect(r.code).toBe(0);
+  expect(r.stderr).toBe('');
+  golden('audit-records.txt', r.stdout);
+});
+
+test('the same records from stdin, as JSON', async () => {
+  const r = await run(['audit', '-', '--json', '--policy', 'on,elevateprivileges=deny'], {
+    stdin: readFileSync(FIXTURE, 'utf8'),
+  });
+  expect(r.code).toBe(0);
+  const a = json(r) as { source: string; records: Record<string, unknown>[] };
+  expect(schemaErrors(a, auditSchema)).toEqual([]);
+  expect(a.source).toBe('stdin');
+  const brief = a.records.map((e) => [
+    e.abi,
+    (e.syscall as { name: string }).name,
+    e.action,
+    e.group,
+    e.allowWith,
+    e.deniedByPolicy,
+  ]);
+  expect(brief).toEqual([
+    ['x86_64', 'setuid', 'kill-process', 'elevateprivileges', 'elevateprivileges=allow', true],
+    ['x86_64', 'fork', 'log', 'spawn', 'spawn=allow', false],
+    [
+      'x32',
+      'fork',
+      'kill-process',
+      null,
+      expect.stringMatching(/^none: x32 is a foreign ABI/),
+      true,
+    ],
+    [
+      'i386',
+      'fork',
+      'kill-process',
+      null,
+      expect.stringMatching(/^none: i386 is a foreign ABI/),
+      true,
+    ],
+    ['x86_64', 'socket', 'errno 97', 'network', 'network=allow', false],
+    ['aarch64', 'reboot', 'kill-process', 'default', expect.stringMatching(/^-sandbox off/), true],
+    [
+      'x86_64',
+      'getpid',
+      'kill-process',
+      null,
+      expect.stringMatching(/^not one of our groups/),
+      false,
+    ],
+  ]);
+  expect(a.records[1]).toMatchObject({
+    comm: 'qemu worker',
+    auid: 1000,
+    uid: 1000,
+    gid: 1000,
+    ses: 3,
+    code: 0x7ffc0000,
+    signal: 0,
+    compat: 0,
+    ip: '0x7f00000001',
+    time: '2026-11-28T16:58:27.001Z',
+  });
+});
+
+test('--since keeps the records at or after the time', async () => {
+  const r = await run(['audit', FIXTURE, '--json', '--since', '@1795885300']);
+  const a = json(r) as { since: string; records: { pid: number }[] };
+  expect(a.since).toBe(new Date(1795885300_000).toISOString());
+  expect(a.records.map((e) => e.pid)).toEqual([9300, 9400, 77, 78]);
+  const rel = await run(['audit', FIXTURE, '--json', '--since', '2m'], { now: 1795885600_000 });
+  expect((json(rel) as { records: { pid: number }[] }).records.map((e) => e.pid)).toEqual([77, 78]);
+});
+
+test('no records: says so and exits 0', async () => {
+  const r = await run(['audit', '-'], { stdin: 'nothing to see\n' });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toBe('no seccomp records in stdin\n');
+});
+
+test('ausearch -i records map by name', () => {
+  const rec = parseSeccompLine(
+    'type=SECCOMP msg=audit(11/28/2026 17:01:02.345:99) : pid=42 comm=qemu arch=x86_64 syscall=unshare code=errno',
+  );
+  expect(rec).toBeDefined();
+  if (!rec) return;
+  const e = explainRecord(rec, readPolicy('on,spawn=deny', {}), 'x86_64');
+  expect(e).toMatchObject({
+    abi: 'x86_64',
+    syscall: { nr: 272, name: 'unshare' },
+    group: 'spawn',
+    deniedByPolicy: true,
+  });
+});

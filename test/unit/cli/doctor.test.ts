@@ -1,0 +1,217 @@
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { atLeast, probeHost } from '../../../src/cli/host';
+import { json, run } from './run';
+import { nullable, schemaErrors, type Schema } from './schema';
+
+const tmp = mkdtempSync(join(tmpdir(), 'qs-doctor-'));
+
+function fakeProc(name: string, files: Record<string, string>): string {
+  const root = join(tmp, name);
+  for (const [p, text] of Object.entries(files)) {
+    mkdirSync(join(root, p, '..'), { recursive: true });
+    writeFileSync(join(root, p), text);
+  }
+  return root;
+}
+
+describe('probeHost', () => {
+  test('a full modern kernel', () => {
+    const root = fakeProc('modern', {
+      'proc/self/status':
+        'Name:\tnode\nCapEff:\t000001ffffffffff\nNoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n',
+      'proc/sys/kernel/seccomp/actions_avail':
+        'kill_process kill_thread trap errno user_notif trace log allow\n',
+      'proc/sys/kernel/seccomp/actions_logged':
+        'kill_process kill_thread trap errno user_notif trace log\n',
+    });
+    expect(probeHost(root, '6.18.44-fc')).toMatchObject({
+      seccomp: true,
+      seccompFilter: true,
+      killProcess: true,
+      userNotif: true,
+      log: true,
+      actionCache: true,
+      noNewPrivs: true,
+      noNewPrivsSet: false,
+      currentSeccompMode: 0,
+      capSysAdmin: true,
+    });
+  });
+
+  test('an old kernel: no USER_NOTIF, no LOG, no cache; already filtered, nnp set, no CAP_SYS_ADMIN', () => {
+    const root = fakeProc('old', {
+      'proc/self/status': 'CapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n',
+      'proc/sys/kernel/seccomp/actions_avail': 'kill_process kill_thread trap errno trace allow\n',
+    });
+    expect(probeHost(root, '4.19.0')).toMatchObject({
+      seccompFilter: true,
+      killProcess: true,
+      userNotif: false,
+      log: false,
+      actionCache: false,
+      noNewPrivsSet: true,
+      currentSeccompMode: 2,
+      capSysAdmin: false,
+    });
+  });
+
+  test('no seccomp filter mode, no seccomp at all', () => {
+    expect(
+      probeHost(fakeProc('strict', { 'proc/self/status': 'Seccomp:\t0\n' }), '3.10.0'),
+    ).toMatchObject({
+      seccomp: true,
+      seccompFilter: false,
+      killProcess: false,
+    });
+    expect(
+      probeHost(fakeProc('none', { 'proc/self/status': 'Name:\tx\n' }), '3.10.0'),
+    ).toMatchObject({
+      seccomp: false,
+      seccompFilter: false,
+    });
+  });
+
+  test('kernel version comparisons', () => {
+    expect(atLeast('5.11.0', 5, 11)).toBe(true);
+    expect(atLeast('5.10.200', 5, 11)).toBe(false);
+    expect(atLeast('6.1', 5, 11)).toBe(true);
+    expect(atLeast('garbage', 3, 5)).toBe(false);
+  });
+});
+
+/** A stand-in QEMU: prints a version, and refuses -sandbox like a build without seccomp. */
+function fakeQemu(): string {
+  const p = join(tmp, 'qemu-system-fake');
+  writeFileSync(
+    p,
+    '#!/bin/sh\ncase "$1" in -sandbox) echo "qemu-system-fake: -sandbox on: There is no option group \'sandbox\'" >&2; exit 1;; esac\n' +
+      'echo "QEMU emulator version 0.0.1 (fake)"\n',
+  );
+  chmodSync(p, 0o755);
+  return p;
+}
+
+const doctorSchema: Schema = {
+  object: {
+    host: {
+      object: {
+        kernel: 'string',
+        seccomp: 'boolean',
+        seccompFilter: 'boolean',
+        actionsAvail: { arrayOf: 'string' },
+        actionsLogged: { arrayOf: 'string' },
+        killProcess: 'boolean',
+        userNotif: 'boolean',
+        log: 'boolean',
+        actionCache: 'boolean',
+        noNewPrivs: 'boolean',
+        noNewPrivsSet: 'boolean',
+        currentSeccompMode: 'number',
+        capSysAdmin: 'boolean',
+        abi: 'string',
+        secondaryAbis: { arrayOf: 'string' },
+      },
+      optional: ['currentSeccompMode'],
+    },
+    config: {
+      object: {
+        path: nullable('string'),
+        sandbox: nullable('string'),
+        binary: nullable('string'),
+        error: nullable('string'),
+      },
+    },
+    qemu: {
+      object: {
+        binary: nullable('string'),
+        source: 'string',
+        version: nullable('string'),
+        ownSandbox: nullable('boolean'),
+        error: nullable('string'),
+      },
+    },
+    preflight: nullable({
+      object: {
+        policy: 'string',
+        noNewPrivs: 'boolean',
+        mode: 'string',
+        findings: {
+          arrayOf: {
+            object: {
+              arg: 'string',
+              group: 'string',
+              setting: 'string',
+              message: 'string',
+              fix: 'string',
+            },
+          },
+        },
+        verdict: 'string',
+      },
+    }),
+    problems: { arrayOf: 'string' },
+  },
+};
+
+describe('doctor on this host', () => {
+  test('the binary from QEMU_SANDBOXED_BINARY, its version and missing -sandbox', async () => {
+    const qemu = fakeQemu();
+    const r = await run(['doctor', '--json'], { env: { QEMU_SANDBOXED_BINARY: qemu } });
+    const d = json(r) as { qemu: unknown; problems: string[]; preflight: unknown };
+    expect(schemaErrors(d, doctorSchema)).toEqual([]);
+    expect(d.qemu).toEqual({
+      binary: qemu,
+      source: 'from QEMU_SANDBOXED_BINARY',
+      version: 'QEMU emulator version 0.0.1 (fake)',
+      ownSandbox: false,
+      error: null,
+    });
+    expect(d.preflight).toBeNull();
+    // This machine supports everything (see /work/shared/notes/kernel-facts.md).
+    expect(d.problems).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+
+  test('preflight: refused command line exits 1 and names the argument', async () => {
+    const r = await run(['doctor', '--', '-sandbox', 'on,spawn=deny', '-daemonize'], {
+      env: { QEMU_SANDBOXED_BINARY: fakeQemu() },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^ {2}verdict +REFUSED$/m);
+    expect(r.stdout).toMatch(/^ {2}- '-daemonize' \(spawn=deny\): /m);
+    expect(r.stderr).toBe('qemu-sandbox: 1 problem found\n');
+  });
+
+  test('preflight=warn: findings, but the launcher would start', async () => {
+    const r = await run(
+      ['doctor', '--json', '--', '-sandbox', 'on,spawn=deny,preflight=warn', '-daemonize'],
+      {
+        env: { QEMU_SANDBOXED_BINARY: fakeQemu() },
+      },
+    );
+    expect(r.code).toBe(0);
+    const d = json(r) as {
+      preflight: { verdict: string; findings: unknown[]; noNewPrivs: boolean };
+    };
+    expect(d.preflight.verdict).toBe('warnings');
+    expect(d.preflight.findings).toHaveLength(1);
+  });
+
+  test('a missing binary is a problem, reported with the launcher message', async () => {
+    const r = await run(['doctor'], { env: { QEMU_SANDBOXED_BINARY: '/nonexistent/qemu' } });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(
+      /QEMU binary '\/nonexistent\/qemu' \(from QEMU_SANDBOXED_BINARY\) not found/,
+    );
+  });
+
+  test('a malformed -sandbox in the QEMU args is an input error', async () => {
+    const r = await run(['doctor', '--', '-sandbox', 'on,foo=1'], {
+      env: { QEMU_SANDBOXED_BINARY: fakeQemu() },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd()).toBe("qemu-sandbox: -sandbox on,foo=1: Invalid parameter 'foo'");
+  });
+});

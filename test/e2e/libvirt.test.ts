@@ -1,0 +1,364 @@
+/**
+ * libvirt's emulator override, with a real libvirtd: a TCG domain whose
+ * <emulator> is `qemu-system-x86_64-sandboxed` (a symlink to the launcher, as
+ * scripts/install lays it out) direct-boots the test guest. Checked: libvirt's
+ * capability probe goes through the launcher and still finds -sandbox (so
+ * libvirt passes its own string, which we consume); the guest boots; the QEMU
+ * process keeps the pid libvirt recorded and carries our filter; the domain
+ * log holds our launch record; libvirt's monitor, `virsh shutdown` (ACPI) and
+ * `virsh destroy` work.
+ *
+ * Writes what it saw to .cache/libvirt-test/transcript.md (docs/libvirt.md
+ * quotes one such run).
+ */
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import {
+  LIBVIRT_SANDBOX,
+  guest,
+  launcherPath,
+  qemuBinary,
+  repoRoot,
+  requireLauncher,
+  type GuestImage,
+} from '../helpers/guest';
+import {
+  ACPI_POWERDOWN,
+  ACPI_READY,
+  Libvirtd,
+  QEMU_CONF,
+  acpiInitrd,
+  type VirshResult,
+} from '../helpers/libvirtd';
+
+jest.setTimeout(300_000);
+
+const DOMAIN = 'qs-libvirt-e2e';
+const BOOT_TIMEOUT_MS = 180_000;
+
+let daemon: Libvirtd | undefined;
+let emulator = '';
+let image: GuestImage;
+let initrd = '';
+const transcript: string[] = [];
+
+function need(): Libvirtd {
+  if (!daemon) throw new Error('libvirtd did not start (see beforeAll)');
+  return daemon;
+}
+
+/** Runs virsh, records command and output for the transcript, fails on a non-zero exit. */
+async function virsh(...args: string[]): Promise<VirshResult> {
+  const r = await need().virshOk(...args);
+  note(`# ${r.command.replace(/^virsh /, 'virsh ')}`, r.stdout.trimEnd());
+  return r;
+}
+
+function note(...lines: string[]): void {
+  transcript.push(...lines);
+}
+
+/** The domain: TCG, the guest's kernel and initrd (plus the ACPI add-on), serial console into a file. */
+function domainXml(consoleLog: string): string {
+  const cmdline =
+    'console=ttyS0 quiet loglevel=0 panic=-1 qs.mode=stay qs.check=cpu rdinit=/qs-acpi/init';
+  return `<domain type='qemu'>
+  <name>${DOMAIN}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>${image.kernel}</kernel>
+    <initrd>${initrd}</initrd>
+    <cmdline>${cmdline}</cmdline>
+  </os>
+  <features><acpi/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>${emulator}</emulator>
+    <serial type='file'>
+      <source path='${consoleLog}' append='off'/>
+      <target port='0'/>
+    </serial>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+`;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function read(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+/** Waits until `file` has a line matching `re`. */
+async function waitLine(file: string, re: RegExp, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = read(file)
+      .split('\n')
+      .find((l) => re.test(l.replace(/\r$/, '')));
+    if (hit !== undefined) return hit.replace(/\r$/, '');
+    if (Date.now() > deadline) {
+      throw new Error(
+        `no line matching ${re} in ${file} after ${timeoutMs} ms; it holds:\n${read(file).slice(-2000)}\ndomain log:\n${read(need().domainLog(DOMAIN)).slice(-3000)}`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+async function waitState(state: RegExp, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await need().virsh('domstate', '--reason', DOMAIN);
+    if (state.test(r.stdout.trim())) return r.stdout.trim();
+    if (Date.now() > deadline)
+      throw new Error(`domain state is "${r.stdout.trim()}", waited for ${state}`);
+    await sleep(500);
+  }
+}
+
+function procStatus(pid: number): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) map.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return map;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pino records (JSON lines) the launcher wrote into the domain log. */
+function launchRecords(log: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const v: unknown = JSON.parse(line);
+      if (v !== null && typeof v === 'object' && (v as { msg?: unknown }).msg === 'launch') {
+        out.push(v as Record<string, unknown>);
+      }
+    } catch {
+      // Not JSON: QEMU's own output.
+    }
+  }
+  return out;
+}
+
+/** Starts the domain and waits for the guest to be up (marker, then the ACPI add-on and QS-READY). */
+async function bootDomain(consoleLog: string): Promise<{ pid: number; ms: number }> {
+  const started = Date.now();
+  await virsh('start', DOMAIN);
+  const pid = need().recordedPid(DOMAIN);
+  if (pid === undefined)
+    throw new Error(`libvirt wrote no pid file for ${DOMAIN}:\n${need().logTail()}`);
+  await waitLine(consoleLog, /^QS-READY$/, BOOT_TIMEOUT_MS);
+  return { pid, ms: Date.now() - started };
+}
+
+beforeAll(async () => {
+  requireLauncher();
+  image = await guest();
+  initrd = await acpiInitrd(image);
+  daemon = await Libvirtd.start();
+  // The installed layout: qemu-system-<target>-sandboxed links to the
+  // launcher, and the link's name selects qemu-system-<target>.
+  const bin = join(daemon.dir, 'bin');
+  mkdirSync(bin);
+  emulator = join(bin, 'qemu-system-x86_64-sandboxed');
+  symlinkSync(launcherPath(), emulator);
+  const v = await virsh('version');
+  note('', '# cat /etc/libvirt/qemu.conf', QEMU_CONF.trimEnd());
+  expect(v.stdout).toMatch(/Running hypervisor: QEMU \d/);
+}, 20 * 60_000);
+
+afterAll(async () => {
+  try {
+    await daemon?.stop();
+  } finally {
+    const dir = join(repoRoot(), '.cache', 'libvirt-test');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'transcript.md'), `${transcript.join('\n')}\n`);
+  }
+}, 60_000);
+
+test("libvirt's capability probe runs through the launcher and still finds -sandbox", async () => {
+  const r = await need().virshOk(
+    'domcapabilities',
+    '--emulatorbin',
+    emulator,
+    '--virttype',
+    'qemu',
+    '--arch',
+    'x86_64',
+  );
+  // The head is enough for the transcript (the rest lists CPU models and devices).
+  const head = r.stdout.split('\n');
+  note(
+    `# ${r.command}`,
+    ...head.slice(0, head.findIndex((l) => l.includes('</arch>')) + 1),
+    '  ...',
+  );
+  expect(r.stdout).toContain(`<path>${emulator}</path>`);
+  expect(r.stdout).toContain('<domain>qemu</domain>');
+  // The probe's result, cached per emulator binary: the QEMU behind the
+  // launcher answered query-command-line-options with "sandbox", so libvirt
+  // will pass its own -sandbox string (seccomp_sandbox = 1 in qemu.conf).
+  const capsDir = need().path('cache', 'qemu', 'capabilities');
+  const caps = readdirSync(capsDir)
+    .map((f) => read(join(capsDir, f)))
+    .find((x) => x.includes(`<emulator>${emulator}</emulator>`));
+  expect(caps).toBeDefined();
+  expect(caps).toContain("<flag name='seccomp-sandbox'/>");
+  note(
+    '# grep seccomp /var/cache/libvirt/qemu/capabilities/<emulator hash>.xml',
+    "  <flag name='seccomp-sandbox'/>",
+  );
+});
+
+describe('a domain with the launcher as <emulator>', () => {
+  let consoleLog = '';
+  let pid = 0;
+
+  beforeAll(async () => {
+    consoleLog = join(mkdtempSync(join(need().dir, 'console-')), 'serial.log');
+    const xml = join(need().dir, `${DOMAIN}.xml`);
+    writeFileSync(xml, domainXml(consoleLog));
+    note('', `# cat ${DOMAIN}.xml`, domainXml(consoleLog).trimEnd());
+    await virsh('define', xml);
+  }, 120_000);
+
+  test('starts, boots the guest, and QEMU keeps the pid libvirt recorded, under our filter', async () => {
+    const boot = await bootDomain(consoleLog);
+    pid = boot.pid;
+    note(`# (guest up ${boot.ms} ms after virsh start)`);
+    const lines = read(consoleLog).replace(/\r/g, '').trimEnd();
+    note('# cat serial.log', lines);
+    expect(lines).toContain(ACPI_READY);
+    expect(lines).toMatch(/^QEMU-SANDBOXED-GUEST-OK kernel=/m);
+    expect(lines).toContain('QS-CHECK cpu ok');
+
+    await virsh('list');
+    await virsh('dominfo', DOMAIN);
+    expect(need().statusPid(DOMAIN)).toBe(pid);
+    note(`# cat /run/libvirt/qemu/${DOMAIN}.pid`, String(pid));
+
+    // Exec'd in place: the pid libvirt forked and recorded is QEMU itself.
+    const exe = realpathSync(`/proc/${pid}/exe`);
+    expect(exe).toBe(realpathSync(qemuBinary()));
+    const status = procStatus(pid);
+    expect(status.get('Seccomp')).toBe('2');
+    const filters = Number(status.get('Seccomp_filters'));
+    expect(filters).toBeGreaterThanOrEqual(1);
+    note(
+      `# readlink /proc/${pid}/exe; grep -E 'Seccomp|NoNewPrivs' /proc/${pid}/status`,
+      exe,
+      ...['NoNewPrivs', 'Seccomp', 'Seccomp_filters'].map((k) => `${k}:\t${status.get(k)}`),
+    );
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    // libvirt's own string was consumed by the launcher (QEMU may get back
+    // only what the launcher delegates to it, never libvirt's string as is).
+    expect(cmdline).not.toContain(LIBVIRT_SANDBOX);
+
+    // The domain log: libvirt's command line with its -sandbox string, then
+    // our launch record (JSON, as stderr is virtlogd's pipe).
+    const log = read(need().domainLog(DOMAIN));
+    expect(log).toContain(`${emulator} \\`);
+    expect(log).toContain(`-sandbox ${LIBVIRT_SANDBOX}`);
+    const records = launchRecords(log);
+    expect(records).toHaveLength(1);
+    const rec = records[0];
+    expect(realpathSync(String(rec.binary))).toBe(realpathSync(qemuBinary()));
+    // Chosen by the name libvirt invoked: qemu-system-x86_64-sandboxed.
+    expect(rec.binarySource).toBe('invoked-name');
+    expect(String(rec.policy)).toMatch(/spawn=deny/);
+    expect(rec.filterLength).toEqual(expect.any(Number));
+    expect(Number(rec.filterLength)).toBeGreaterThan(0);
+    note(
+      `# cat /var/log/libvirt/qemu/${DOMAIN}.log`,
+      log
+        .trimEnd()
+        .split('\n')
+        .filter((l) => !/^[A-Z_]+=/.test(l))
+        .join('\n'),
+    );
+
+    // libvirt's monitor connection (an inherited fd) works under the filter.
+    const hmp = await virsh('qemu-monitor-command', '--hmp', DOMAIN, 'info status');
+    expect(hmp.stdout).toMatch(/VM status: running/);
+  });
+
+  test('virsh shutdown powers the guest off through ACPI', async () => {
+    expect(pid).toBeGreaterThan(0);
+    await virsh('shutdown', '--mode', 'acpi', DOMAIN);
+    await waitLine(consoleLog, new RegExp(`^${ACPI_POWERDOWN}$`), 60_000);
+    const state = await waitState(/^shut off/, 60_000);
+    note(`# virsh domstate --reason ${DOMAIN}`, state);
+    expect(state).toBe('shut off (shutdown)');
+    note(
+      '# tail -n 2 serial.log',
+      ...read(consoleLog).replace(/\r/g, '').trimEnd().split('\n').slice(-2),
+    );
+    expect(alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(DOMAIN)).toBe(false);
+    const log = read(need().domainLog(DOMAIN));
+    expect(log).toMatch(/shutting down, reason=shutdown/);
+    note(`# tail -n 2 /var/log/libvirt/qemu/${DOMAIN}.log`, ...log.trimEnd().split('\n').slice(-2));
+  });
+
+  test("rolling out in audit mode: the site config action=log stays under libvirt's string; virsh destroy stops the domain", async () => {
+    // Independent of the shutdown test's outcome.
+    if ((await need().virsh('domstate', DOMAIN)).stdout.trim() !== 'shut off') {
+      await need().virsh('destroy', DOMAIN);
+    }
+    const rollout = { sandbox: 'on,action=log' };
+    need().setSandboxConfig(rollout);
+    note('', '# cat /etc/qemu-sandboxed/config.json', JSON.stringify(rollout));
+    let boot: { pid: number; ms: number };
+    try {
+      boot = await bootDomain(consoleLog);
+    } finally {
+      need().setSandboxConfig(undefined);
+    }
+    expect(procStatus(boot.pid).get('Seccomp')).toBe('2');
+    // libvirt's -sandbox string merged onto the config's default: its groups
+    // apply, and as it sets no action, the config's action=log stays.
+    const records = launchRecords(read(need().domainLog(DOMAIN)));
+    const policy = String(records[records.length - 1]?.policy);
+    note('# (launch record of this boot) policy:', policy);
+    expect(policy).toMatch(/(^|,)action=log(,|$)/);
+    expect(policy).toMatch(/(^|,)spawn=deny(,|$)/);
+    expect(policy).toMatch(/(^|,)elevateprivileges=deny(,|$)/);
+    await virsh('destroy', DOMAIN);
+    const state = await waitState(/^shut off/, 30_000);
+    note(`# virsh domstate --reason ${DOMAIN}`, state);
+    expect(state).toBe('shut off (destroyed)');
+    expect(
+      alive(boot.pid) && readFileSync(`/proc/${boot.pid}/cmdline`, 'utf8').includes(DOMAIN),
+    ).toBe(false);
+    const tailLines = read(need().domainLog(DOMAIN)).trimEnd().split('\n').slice(-3);
+    note(`# tail -n 3 /var/log/libvirt/qemu/${DOMAIN}.log`, ...tailLines);
+    expect(tailLines.join('\n')).toMatch(/reason=destroyed/);
+  });
+});

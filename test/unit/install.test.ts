@@ -1,0 +1,182 @@
+/**
+ * scripts/install, for real, into a temporary prefix: it installs exactly the
+ * package directory, the two commands and one qemu-system-<target>-sandboxed
+ * link per QEMU target on PATH; the installed copy runs real QEMU; a second
+ * run changes nothing; a file it does not own is never overwritten; and
+ * --uninstall puts the prefix back as it was.
+ */
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import execa from 'execa';
+
+const root = join(__dirname, '..', '..');
+const script = join(root, 'scripts', 'install');
+
+jest.setTimeout(120_000);
+
+/** Every path under dir (relative), with link targets, sorted: the state we compare. */
+function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    const abs = join(dir, rel);
+    const st = lstatSync(abs);
+    if (st.isSymbolicLink()) out.push(`${rel} -> ${readlinkSync(abs)}`);
+    else if (st.isDirectory()) {
+      if (rel !== '') out.push(`${rel}/`);
+      for (const name of readdirSync(abs)) walk(rel === '' ? name : `${rel}/${name}`);
+    } else out.push(rel);
+  };
+  walk('');
+  return out.sort();
+}
+
+/** The QEMU targets the script should find: qemu-system-<target> executables on PATH. */
+function qemuTargets(): string[] {
+  const targets = new Set<string>();
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir || !existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      const m = /^qemu-system-(.+)$/.exec(name);
+      if (!m || m[1].endsWith('-sandboxed') || m[1].includes('.')) continue;
+      try {
+        if (lstatSync(join(dir, name)).isDirectory()) continue;
+      } catch {
+        continue;
+      }
+      targets.add(m[1]);
+    }
+  }
+  return [...targets].sort();
+}
+
+function install(...args: string[]): execa.ExecaSyncReturnValue {
+  return execa.sync('sh', [script, ...args], { reject: false });
+}
+
+let base = '';
+beforeEach(() => {
+  base = mkdtempSync(join(tmpdir(), 'qs-install-'));
+});
+afterEach(() => {
+  rmSync(base, { recursive: true, force: true });
+});
+
+test('installs the package, the commands and the per-target links, and uninstalls exactly them', () => {
+  if (!existsSync(join(root, 'dist', 'launcher', 'main.js'))) {
+    throw new Error(
+      'dist/launcher/main.js is missing: npm run build first (scripts/install copies the build)',
+    );
+  }
+  const targets = qemuTargets();
+  if (!targets.includes('x86_64'))
+    throw new Error('qemu-system-x86_64 is not on PATH (npm run setup)');
+  const prefix = join(base, 'prefix');
+  // Something already in bindir that is not ours: it must survive both ways.
+  mkdirSync(join(prefix, 'bin'), { recursive: true });
+  writeFileSync(join(prefix, 'bin', 'unrelated'), 'x');
+  const before = snapshot(base);
+
+  const r = install('--prefix', prefix);
+  expect(r.stderr).toMatch(/installed/);
+  expect(r.exitCode).toBe(0);
+
+  const libdir = join(prefix, 'lib', 'qemu-sandboxed');
+  const launcher = join(libdir, 'launcher', 'qemu-sandboxed');
+  const cli = join(libdir, 'launcher', 'qemu-sandbox');
+  const expectedLinks = [
+    `prefix/bin/qemu-sandbox -> ${cli}`,
+    `prefix/bin/qemu-sandboxed -> ${launcher}`,
+    ...targets.map((t) => `prefix/bin/qemu-system-${t}-sandboxed -> ${launcher}`),
+  ].sort();
+  const after = snapshot(base);
+  // Outside the package directory: exactly the links, the directory for it, and what was there.
+  const outside = after.filter((p) => !p.startsWith('prefix/lib/qemu-sandboxed/'));
+  expect(outside).toEqual([...before, ...expectedLinks, 'prefix/lib/'].sort());
+  // The package: runtime files, production dependencies only, nothing linking back to the checkout.
+  for (const f of [
+    'package.json',
+    'dist/launcher/main.js',
+    'dist/src/cli/main.js',
+    'filters',
+    'node_modules/pino/package.json',
+  ]) {
+    expect(existsSync(join(libdir, f))).toBe(true);
+  }
+  for (const dev of ['typescript', 'jest', 'eslint', 'execa', 'ts-jest']) {
+    expect(existsSync(join(libdir, 'node_modules', dev))).toBe(false);
+  }
+  expect(
+    after.filter((p) => p.startsWith('prefix/lib/qemu-sandboxed/') && p.includes(' -> ')),
+  ).toEqual([]);
+  expect(readFileSync(join(libdir, 'install-manifest'), 'utf8').trim().split('\n').sort()).toEqual(
+    [
+      `dir ${join(prefix, 'lib')}`,
+      `tree ${libdir}`,
+      ...expectedLinks.map((l) => `link ${join(base, l.split(' -> ')[0])}`),
+    ].sort(),
+  );
+
+  // The installed copy runs real QEMU, also through a target link.
+  for (const cmd of ['qemu-sandboxed', 'qemu-system-x86_64-sandboxed']) {
+    const v = execa.sync(join(prefix, 'bin', cmd), ['-sandbox', 'on', '-version'], {
+      reject: false,
+      env: { QEMU_SANDBOXED_LOG_LEVEL: 'silent' },
+    });
+    expect(`${cmd}: ${v.stdout}${v.stderr}`).toMatch(/QEMU emulator version \d/);
+    expect(v.exitCode).toBe(0);
+  }
+  const help = execa.sync(join(prefix, 'bin', 'qemu-sandbox'), ['--help'], { reject: false });
+  expect(help.exitCode).toBe(0);
+
+  // Idempotent.
+  const again = install('--prefix', prefix);
+  expect(again.exitCode).toBe(0);
+  expect(snapshot(base)).toEqual(after);
+
+  // Uninstall: back to exactly what was there.
+  const un = install('--uninstall', '--prefix', prefix);
+  expect(un.exitCode).toBe(0);
+  expect(snapshot(base)).toEqual(before);
+  // A second uninstall has nothing to remove and says so.
+  const un2 = install('--uninstall', '--prefix', prefix);
+  expect(un2.exitCode).not.toBe(0);
+  expect(un2.stderr).toMatch(/nothing to uninstall/);
+});
+
+test('refuses to replace a command it did not install, and changes nothing', () => {
+  const prefix = join(base, 'prefix');
+  mkdirSync(join(prefix, 'bin'), { recursive: true });
+  writeFileSync(join(prefix, 'bin', 'qemu-sandboxed'), '#!/bin/sh\necho someone else\n', {
+    mode: 0o755,
+  });
+  const before = snapshot(base);
+  const r = install('--prefix', prefix);
+  expect(r.exitCode).not.toBe(0);
+  expect(r.stderr).toMatch(/qemu-sandboxed exists and is not a link into/);
+  expect(snapshot(base)).toEqual(before);
+});
+
+test('--bindir and --libdir place the parts separately; the manifest lives with the package', () => {
+  const bindir = join(base, 'b');
+  const libdir = join(base, 'l', 'qs');
+  const r = install('--bindir', bindir, '--libdir', libdir);
+  expect(r.exitCode).toBe(0);
+  expect(readlinkSync(join(bindir, 'qemu-sandboxed'))).toBe(
+    join(libdir, 'launcher', 'qemu-sandboxed'),
+  );
+  expect(existsSync(join(libdir, 'install-manifest'))).toBe(true);
+  const un = install('--uninstall', '--libdir', libdir);
+  expect(un.exitCode).toBe(0);
+  expect(snapshot(base)).toEqual([]);
+});

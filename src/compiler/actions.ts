@@ -3,9 +3,9 @@
  * between them. Kept apart from the code generator so the statistics and the
  * tests share one definition.
  */
-import { errnoValue } from '../arch';
 import type { Abi } from '../arch/types';
 import { SECCOMP_RET } from '../bpf/types';
+import { killClassAction } from '../policy/rules';
 import type { ResolvedAction, SandboxPolicy } from '../policy/types';
 
 /** The 32-bit value a RET returns for a resolved action on one ABI. */
@@ -30,16 +30,8 @@ export function actionValue(action: ResolvedAction): number {
  * through would be bypassed.
  */
 export function killClassValue(policy: SandboxPolicy, abi: Abi): number {
-  switch (policy.action) {
-    case 'kill':
-      return SECCOMP_RET.KILL_PROCESS;
-    case 'trap':
-      return SECCOMP_RET.TRAP;
-    case 'errno':
-      return (SECCOMP_RET.ERRNO | errnoValue(abi.name, 'EPERM')) >>> 0;
-    case 'log':
-      return SECCOMP_RET.LOG;
-  }
+  // One definition of what `action=` means: the rules' kill class, from src/policy.
+  return actionValue(killClassAction(policy, abi));
 }
 
 /**

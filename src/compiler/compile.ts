@@ -12,7 +12,8 @@
  *
  * On x86_64 the x32 numbers (0x40000000 | n) are simply one more range of the
  * search with the kill-class verdict, and -1 (ptrace's "skip this syscall")
- * another range that is allowed, so they cost nothing extra on the hot path.
+ * another range that is allowed, so they cost nothing extra on the hot path;
+ * the same for the o32 and n32 numbers on mips64el (see foreignRanges).
  *
  * Because no instruction before a const leaf loads anything but arch and nr,
  * the kernel's action cache (seccomp_cache_prepare) marks every allowed,
@@ -319,17 +320,36 @@ export function plansFor(rules: readonly ActiveRule[]): Map<number, Plan> {
   return plans;
 }
 
+/*
+ * MIPS numbers each ABI's calls from its own base (arch/mips/include/uapi/asm/
+ * unistd.h): o32 from 4000, n64 from 5000, n32 from 6000, 1000 slots each. A
+ * 64-bit kernel with o32/n32 support enters every syscall through one handler
+ * that picks the ABI by the number (scall64-o32.S: handle_sys, not_o32_scall),
+ * while seccomp_data.arch comes from the task's flags (syscall_get_arch). So
+ * an n64 process can make o32 and n32 calls that the filter sees with the n64
+ * audit arch: like x32 on x86_64, they must be killed by number.
+ */
+const MIPS_O32 = { lo: 4000, hi: 4999 };
+const MIPS_N32 = { lo: 6000, hi: 6999 };
+
 /**
  * The number ranges that are not syscalls of the native ABI but reach the
- * filter with its audit arch: x32 on x86_64 (nr | 0x40000000). -1 stays
- * allowed: ptrace sets it to skip a syscall, and the kernel answers ENOSYS.
+ * filter with its audit arch: x32 on x86_64 (nr | 0x40000000), o32 and n32 on
+ * mips64el (n64). -1 stays allowed: ptrace sets it to skip a syscall, and the
+ * kernel answers ENOSYS.
  */
 export function foreignRanges(
   abi: Abi,
   killValue: number,
 ): { lo: number; hi: number; value: number }[] {
-  if (abi.name !== 'x86_64') return [];
-  return [{ lo: X32_SYSCALL_BIT, hi: 0xfffffffe, value: killValue }];
+  switch (abi.name) {
+    case 'x86_64':
+      return [{ lo: X32_SYSCALL_BIT, hi: 0xfffffffe, value: killValue }];
+    case 'mips64el':
+      return [MIPS_O32, MIPS_N32].map((r) => ({ ...r, value: killValue }));
+    default:
+      return [];
+  }
 }
 
 /** Emits the program for the given segments (see the header comment). */

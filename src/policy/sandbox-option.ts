@@ -29,8 +29,10 @@
  *     merge_lists) and stacks one filter per enabled set; merging gives the
  *     same result for the keys a later `-sandbox` does not mention, and lets
  *     a later value override an earlier one, which stacking cannot;
- *   - `id=` is rejected ("Invalid parameter 'id'"), as QEMU does for
- *     merge_lists lists;
+ *   - `id=` is accepted as QEMU accepts it (its sandbox list has no
+ *     merge_lists, so it takes ids): it must be an identifier ("Parameter
+ *     'id' expects an identifier"), two -sandbox values may not share one
+ *     ("Duplicate ID 'x' for sandbox"), and it changes nothing else;
  *   - when the merged result is disabled, the other values are not checked,
  *     exactly like parse_sandbox(), which returns early for enable=off.
  */
@@ -92,10 +94,15 @@ export class SandboxOptionError extends Error {
   /** True for `help`/`?`: `message` is the option list, not an error. */
   readonly help: boolean;
 
-  constructor(detail: string, opts: { value?: string; origin?: string; help?: boolean } = {}) {
+  constructor(
+    detail: string,
+    opts: { value?: string; origin?: string; help?: boolean; hint?: string } = {},
+  ) {
     const origin = opts.origin ?? '-sandbox';
     const where = opts.value === undefined ? origin : `${origin} ${opts.value}`;
-    super(opts.help ? detail : `${where}: ${detail}`);
+    // QEMU prints a hint (error_append_hint) on the line after the error.
+    const hint = opts.hint === undefined ? '' : `\n${opts.hint}`;
+    super(opts.help ? detail : `${where}: ${detail}${hint}`);
     this.name = 'SandboxOptionError';
     this.detail = detail;
     this.value = opts.value;
@@ -113,6 +120,8 @@ export interface SandboxOptionItem {
 export interface ParsedSandboxOption {
   /** In order of appearance; a later item of the same key wins. */
   readonly items: readonly SandboxOptionItem[];
+  /** The option set's `id=`, when given (the first one, as opts_parse_id() takes it). */
+  readonly id?: string;
   /** QEMU's deprecation warnings (short-form booleans), one line each. */
   readonly warnings: readonly string[];
 }
@@ -233,12 +242,21 @@ export function sandboxHelpText(): string {
 export function parseSandboxOption(value: string, origin = '-sandbox'): ParsedSandboxOption {
   const err = (detail: string): SandboxOptionError =>
     new SandboxOptionError(detail, { value, origin });
-  // opts_parse_id() runs first, without the implied name: any `id` item is an
-  // id, and a merge_lists list refuses ids outright.
-  if (splitQemuOpts(value).some((i) => i.name === 'id')) throw err("Invalid parameter 'id'");
+  // opts_parse_id() runs first, without the implied name: the first `id`
+  // item is the id, and qemu_opts_create() checks its form before any key.
+  const id = splitQemuOpts(value).find((i) => i.name === 'id')?.value;
+  if (id !== undefined && !isQemuIdentifier(id)) {
+    throw new SandboxOptionError(`Parameter 'id' expects an identifier`, {
+      value,
+      origin,
+      hint: "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.",
+    });
+  }
   const items: SandboxOptionItem[] = [];
   const warnings: string[] = [];
   for (const raw of splitQemuOpts(value, 'enable')) {
+    // opts_do_parse() skips id items: the id names the option set, it is no key.
+    if (raw.name === 'id') continue;
     if (raw.help) {
       throw new SandboxOptionError(sandboxHelpText(), { value, origin, help: true });
     }
@@ -249,7 +267,12 @@ export function parseSandboxOption(value: string, origin = '-sandbox'): ParsedSa
     if (raw.warning) warnings.push(raw.warning);
     items.push({ key: raw.name, value: raw.value });
   }
-  return { items, warnings };
+  return id === undefined ? { items, warnings } : { items, warnings, id };
+}
+
+/** QEMU's id_wellformed() (util/id.c): an ASCII letter, then letters, digits, '-', '.', '_'. */
+function isQemuIdentifier(id: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9._-]*$/.test(id);
 }
 
 /** The merged option set: the last value of each key, plus where it came from. */
@@ -287,8 +310,19 @@ export function resolveSandboxPolicy(
   const options = new Map<SandboxKey, string>();
   const from = new Map<SandboxKey, { value: string; origin: string }>();
   const warnings: string[] = [];
+  const ids = new Set<string>();
   for (const src of sources) {
     const parsed = parseSandboxOption(src.value, src.origin);
+    if (parsed.id !== undefined) {
+      // qemu_opts_create(..., fail_if_exists): each -sandbox is its own option set.
+      if (ids.has(parsed.id)) {
+        throw new SandboxOptionError(`Duplicate ID '${parsed.id}' for sandbox`, {
+          value: src.value,
+          origin: src.origin,
+        });
+      }
+      ids.add(parsed.id);
+    }
     for (const item of parsed.items) {
       options.set(item.key, item.value);
       from.set(item.key, src);

@@ -84,14 +84,8 @@ export const GROUP_NAMES: readonly GroupName[] = [
  * resolved to bigint, but `arg` may still be "cloneFlags" (its index differs
  * per ABI: s390x passes clone's flags second).
  */
-export interface RuleCondition {
+export interface RuleCondition extends Omit<ArgCondition, 'arg'> {
   readonly arg: number | 'cloneFlags';
-  readonly width: 32 | 64;
-  readonly op: 'eq' | 'in' | 'masked';
-  readonly values?: readonly bigint[];
-  readonly allOf?: bigint;
-  readonly noneOf?: bigint;
-  readonly ignore?: bigint;
 }
 
 /** One rule of a group file, validated (see src/policy/groups.ts). */

@@ -291,6 +291,10 @@ export function referenceVerdict(
   // x32 shares x86_64's audit arch; -1 is ptrace's "skip", not x32.
   if (abi.name === 'x86_64' && nr >= 0x40000000 && nr !== 0xffffffff)
     return killClass(policy, abi.name);
+  // An n64 process reaches the o32 (4000-4999) and n32 (6000-6999) tables by
+  // number alone, under the n64 audit arch: another ABI, so killed.
+  if (abi.name === 'mips64el' && ((nr >= 4000 && nr < 5000) || (nr >= 6000 && nr < 7000)))
+    return killClass(policy, abi.name);
   const name = abi.names.get(nr);
   if (name === undefined) return RET.ALLOW;
   let verdict: Verdict = RET.ALLOW;

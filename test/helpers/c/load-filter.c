@@ -3,12 +3,17 @@
  * `bytes`) into the kernel in this process, the way the launcher does, and
  * reports what the kernel said. Run it in a child process: the filter stays.
  *
- * usage: load-filter FILE FLAGS [probe NR [ARG0]]
+ * usage: load-filter FILE FLAGS [probe|int80 NR [ARG0]]
  *   FLAGS  seccomp() filter flags as a number (8 = SECCOMP_FILTER_FLAG_NEW_LISTENER)
  *   probe  after a successful load, make syscall NR (a number, may be
  *          0x40000000|n for x32) with ARG0 (default 0) and report its result,
  *          so a test can see the loaded filter act (a kill shows as SIGSYS).
- * stdout: "loaded <rc>" or "refused <errno> <name>", then "probe <ret> <errno>".
+ *   int80  the same through `int $0x80` (x86_64 only): the i386 ABI, which the
+ *          filter sees with AUDIT_ARCH_I386. The raw result is reported (a
+ *          negative errno on failure). FILE "-" loads nothing, so a test can
+ *          first show that this kernel runs i386 calls at all.
+ * stdout: "loaded <rc>" or "refused <errno> <name>", then "probe <ret> <errno>"
+ *         or "int80 <raw ret>".
  * exit: 0 loaded (and probe returned), 1 refused, 2 usage or I/O error.
  */
 #define _GNU_SOURCE
@@ -22,11 +27,49 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int main(int argc, char **argv) {
-  if (argc != 3 && argc != 5 && argc != 6) {
-    fprintf(stderr, "usage: %s FILE FLAGS [probe NR [ARG0]]\n", argv[0]);
+#if defined(__x86_64__)
+/* An i386 system call from this 64-bit process (arguments in ebx, ecx...).
+ * The kernel's compat entry may clobber r8-r11. */
+static long int80(long nr, long arg0) {
+  long ret;
+  __asm__ volatile("int $0x80"
+                   : "=a"(ret)
+                   : "a"(nr), "b"(arg0), "c"(0L), "d"(0L), "S"(0L), "D"(0L)
+                   : "memory", "r8", "r9", "r10", "r11");
+  return ret;
+}
+#endif
+
+/* Runs the probe named by argv[3], if any; returns the exit code. */
+static int run_probe(int argc, char **argv) {
+  if (argc < 5) return 0;
+  long nr = strtol(argv[4], NULL, 0);
+  long arg0 = argc == 6 ? strtol(argv[5], NULL, 0) : 0;
+  if (strcmp(argv[3], "probe") == 0) {
+    errno = 0;
+    long r = syscall(nr, arg0, 0, 0, 0, 0, 0);
+    printf("probe %ld %d\n", r, r < 0 ? errno : 0);
+  } else if (strcmp(argv[3], "int80") == 0) {
+#if defined(__x86_64__)
+    printf("int80 %ld\n", int80(nr, arg0));
+#else
+    fprintf(stderr, "int80 needs an x86_64 build\n");
+    return 2;
+#endif
+  } else {
+    fprintf(stderr, "unknown probe %s\n", argv[3]);
     return 2;
   }
+  fflush(stdout);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3 && argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: %s FILE FLAGS [probe|int80 NR [ARG0]]\n", argv[0]);
+    return 2;
+  }
+  if (strcmp(argv[1], "-") == 0) return run_probe(argc, argv); /* no filter */
   FILE *f = fopen(argv[1], "rb");
   if (!f) {
     perror(argv[1]);
@@ -53,13 +96,5 @@ int main(int argc, char **argv) {
   }
   printf("loaded %ld\n", rc);
   fflush(stdout);
-  if (argc >= 5 && strcmp(argv[3], "probe") == 0) {
-    long nr = strtol(argv[4], NULL, 0);
-    long arg0 = argc == 6 ? strtol(argv[5], NULL, 0) : 0;
-    errno = 0;
-    long r = syscall(nr, arg0, 0, 0, 0, 0, 0);
-    printf("probe %ld %d\n", r, r < 0 ? errno : 0);
-    fflush(stdout);
-  }
-  return 0;
+  return run_probe(argc, argv);
 }

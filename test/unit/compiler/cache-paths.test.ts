@@ -206,3 +206,37 @@ test('negative control: the analysis sees an argument load reached by a range of
   ];
   expect(numbersReachingArgLoads(bad)).toEqual(new Map([[2, new Set(['56-4294967295'])]]));
 });
+
+describe('the measurements themselves', () => {
+  const f = compilePolicy(FULL_POLICY, 'x86_64');
+  const abi = getAbi('x86_64');
+  const zero = [0n, 0n, 0n, 0n, 0n, 0n];
+
+  test('cacheCoverage reports what the cache misses (negative control)', () => {
+    // The same program behind a load of args[0]: same verdicts, nothing cacheable.
+    const program = [{ code: 0x20, jt: 0, jf: 0, k: SECCOMP_DATA.args }, ...f.program];
+    const cov = cacheCoverage({ ...f, program });
+    expect(cov.cached).toBe(0);
+    expect(cov.uncachedAllowed).toHaveLength(cov.allowedTotal);
+    expect(cov.allowedTotal).toBeGreaterThan(300);
+  });
+
+  test('pathStats equals a direct count over the table', () => {
+    const counts = [...abi.names.keys()].map(
+      (nr) =>
+        runFilter(f.program, { nr, arch: abi.auditArch, instructionPointer: 0n, args: zero })
+          .executed,
+    );
+    const st = pathStats(f);
+    expect(st.length).toBe(f.program.length);
+    expect(st.all).toEqual({
+      count: counts.length,
+      min: Math.min(...counts),
+      mean: counts.reduce((a, b) => a + b, 0) / counts.length,
+      max: Math.max(...counts),
+    });
+    const denied = activeRules(FULL_POLICY, abi).filter((r) => !r.unless);
+    expect(st.denied.count).toBe(denied.length);
+    expect(st.argChecked.count).toBeGreaterThan(20);
+  });
+});

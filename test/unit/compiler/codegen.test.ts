@@ -13,26 +13,10 @@ import type { ActiveRule, ArgCondition, ResolvedAction } from '../../../src/poli
 import { actionValue, precedenceRank } from '../../../src/compiler/actions';
 import { buildSegments, generateProgram } from '../../../src/compiler/compile';
 import { foreignRanges, plansFor } from '../../../src/compiler/compile';
+import { randU64, rng } from './random';
 
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const U64 = 0xffffffffffffffffn;
 const KILL = SECCOMP_RET.KILL_PROCESS;
-
-function randU64(r: () => number): bigint {
-  const hi = BigInt(Math.floor(r() * 2 ** 32));
-  const lo = BigInt(Math.floor(r() * 2 ** 32));
-  return (hi << 32n) | lo;
-}
 
 /** The ActiveRule semantics, evaluated directly. */
 function condHolds(c: ArgCondition, args: readonly bigint[]): boolean {
@@ -48,6 +32,10 @@ function condHolds(c: ArgCondition, args: readonly bigint[]): boolean {
 function directVerdict(abi: Abi, rules: readonly ActiveRule[], d: SeccompData): number {
   if (d.arch >>> 0 !== abi.auditArch) return KILL;
   if (abi.name === 'x86_64' && d.nr >>> 0 >= 0x40000000 && d.nr >>> 0 !== 0xffffffff) return KILL;
+  const nr = d.nr >>> 0;
+  // mips64el: o32 and n32 numbers reach an n64 filter (see foreignRanges).
+  if (abi.name === 'mips64el' && ((nr >= 4000 && nr < 5000) || (nr >= 6000 && nr < 7000)))
+    return KILL;
   let best = SECCOMP_RET.ALLOW as number;
   for (const r of rules) {
     if (r.nr !== d.nr >>> 0) continue;
@@ -168,6 +156,13 @@ describe('code generator on random rule sets', () => {
           0x40000001 + Math.floor(r() * 1000),
           0x7fffffff,
           99999,
+          3999,
+          4000,
+          4000 + Math.floor(r() * 1000),
+          4999,
+          6000,
+          6999,
+          7000,
         ]) {
           probe({ nr, arch: abi.auditArch, instructionPointer: 0n, args: zero });
         }

@@ -27,19 +27,8 @@ import {
   schedPolicyCases,
   socketFamilyCases,
 } from '../../helpers/reference-model';
+import { randU64, rng } from './random';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const randU64 = (r: () => number): bigint =>
-  (BigInt(Math.floor(r() * 2 ** 32)) << 32n) | BigInt(Math.floor(r() * 2 ** 32));
 const ZERO: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
 
 function withArg(i: number, v: bigint): bigint[] {
@@ -84,6 +73,7 @@ describe.each(HOST_ABI_NAMES)('%s', (abiName) => {
   const abi = getAbi(abiName);
   const tableNrs = [...abi.names.keys()].sort((a, b) => a - b);
   const maxNr = tableNrs[tableNrs.length - 1];
+  // Includes the edges of the mips o32 (4000-4999) and n32 (6000-6999) tables.
   const outOfRange = [
     maxNr + 1,
     maxNr + 100,
@@ -93,6 +83,14 @@ describe.each(HOST_ABI_NAMES)('%s', (abiName) => {
     0xfffffffe,
     0xffffffff,
     0x3fffffff,
+    3999,
+    4000,
+    4088, // o32 reboot
+    4999,
+    6000,
+    6164, // n32 reboot
+    6999,
+    7000,
   ];
   const x32 = getAbi('x32');
   const x32Nrs =
@@ -163,6 +161,21 @@ describe.each(HOST_ABI_NAMES)('%s', (abiName) => {
 });
 
 describe('compilePolicy contract', () => {
+  test('the policies above are every combination: 2 obsolete x 3 elevateprivileges x 2 spawn x 2 resourcecontrol x 2 network x 4 action', () => {
+    expect(policies.length).toBe(2 * 3 * 2 * 2 * 2 * 4);
+    expect(new Set(policies.map(policyName)).size).toBe(policies.length);
+  });
+
+  test("preflight= is the launcher's business: it never changes the program", () => {
+    for (const abiName of HOST_ABI_NAMES) {
+      for (const p of policies.filter((_, i) => i % 11 === 0)) {
+        const enforce = compilePolicy({ ...p, preflight: 'enforce' }, abiName);
+        const warn = compilePolicy({ ...p, preflight: 'warn' }, abiName);
+        expect([abiName, policyName(p), warn.hash]).toEqual([abiName, policyName(p), enforce.hash]);
+      }
+    }
+  });
+
   test('-sandbox off is never compiled', () => {
     expect(() => compilePolicy({ ...policies[0], enable: false }, 'x86_64')).toThrow(/off/);
   });

@@ -112,8 +112,8 @@ describe('keys and values', () => {
     ['on,Spawn=deny', "Invalid parameter 'Spawn'", ''],
     ['on,=deny', "Invalid parameter ''", ''],
     ['on,on', "Invalid parameter 'on'", ''],
-    ['on,id=x', "Invalid parameter 'id'", ''],
-    ['id=x,on', "Invalid parameter 'id'", ''],
+    // The id item is skipped, so `on` is no longer first: a short-form boolean.
+    ['id=x,on', "Invalid parameter 'on'", '-sandbox id=x,on: '],
   ])('%s -> %s', (s, detail, prefix) => {
     const e = errorOf(() => alone(s));
     expect(e.detail).toBe(detail);
@@ -158,6 +158,44 @@ describe('keys and values', () => {
   test('the last value of a key wins within one string', () => {
     expect(alone('on,spawn=deny,spawn=allow').spawn).toBe('allow');
     expect(alone('on,enable=off')).toEqual(DISABLED_POLICY);
+  });
+});
+
+describe('id=, as QEMU 7.2 accepts it (checked against /usr/bin/qemu-system-x86_64)', () => {
+  test('a well-formed id is accepted and changes nothing', () => {
+    expect(alone('on,id=sb0')).toEqual(DEFAULT_POLICY);
+    expect(alone('enable=on,id=a.b-c_1,spawn=deny')).toEqual({ ...DEFAULT_POLICY, spawn: 'deny' });
+  });
+
+  test('id does not take the implied enable slot', () => {
+    expect(alone('on,id=x,spawn=deny').spawn).toBe('deny');
+    expect(alone('id=x,enable=on').enable).toBe(true);
+    expect(parseSandboxOption('on,id=x').items).toEqual([{ key: 'enable', value: 'on' }]);
+    expect(parseSandboxOption('on,id=x').id).toBe('x');
+  });
+
+  test.each(['1x', 'a b', '', '-a', 'é', 'a/b'])('id=%s is not an identifier', (id) => {
+    const e = errorOf(() => alone(`on,id=${id}`));
+    expect(e.detail).toBe("Parameter 'id' expects an identifier");
+    expect(e.message).toBe(
+      `-sandbox on,id=${id}: Parameter 'id' expects an identifier\n` +
+        "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.",
+    );
+  });
+
+  test('the id is checked before the keys, as qemu_opts_create() runs first', () => {
+    expect(errorOf(() => alone('on,foo=1,id=9')).detail).toBe(
+      "Parameter 'id' expects an identifier",
+    );
+  });
+
+  test('two -sandbox values with one id fail like QEMU; different ids merge', () => {
+    const e = errorOf(() =>
+      resolveSandboxPolicy(['on,id=a', 'spawn=deny,id=a'], { defaultString: '' }),
+    );
+    expect(e.message).toBe("-sandbox spawn=deny,id=a: Duplicate ID 'a' for sandbox");
+    const r = resolveSandboxPolicy(['on,id=a', 'spawn=deny,id=b'], { defaultString: '' });
+    expect(r.policy).toEqual({ ...DEFAULT_POLICY, spawn: 'deny' });
   });
 });
 

@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 # Debian packages: QEMU and its tools, the busybox for the test guest,
 # libseccomp (differential tests and the bench), scmp_sys_resolver (cross-check),
 # bubblewrap (proves `qemu-sandbox compile --format raw` is what bwrap --seccomp reads),
+# systemd (its systemd-analyze verifies `qemu-sandbox export --format systemd`),
 # a C compiler for the probe programs, and libvirt for the emulator-override test.
 PACKAGES="qemu-system-x86 qemu-utils busybox-static seccomp libseccomp-dev gcc libc6-dev
-linux-libc-dev ipxe-qemu libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients cpio gzip bubblewrap"
+linux-libc-dev ipxe-qemu libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients cpio gzip bubblewrap
+systemd"
 
 missing=""
 for p in $PACKAGES; do

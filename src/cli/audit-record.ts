@@ -9,7 +9,7 @@
  * - ausearch -i:  `type=SECCOMP msg=audit(11/28/2026 16:59:25.319:2) : ... arch=x86_64 syscall=acct code=kill`
  *
  * Pure functions only: mapping a record to an ABI, a group and a fix lives in
- * audit-explain.ts, reading the kernel log in audit-source.ts.
+ * commands/audit.ts, reading the kernel log in audit-source.ts.
  */
 
 /** AUDIT_SECCOMP (include/uapi/linux/audit.h). */

@@ -346,6 +346,14 @@ export function toSystemd(input: ExportInput): SystemdExport {
   if (secondary.length) {
     notes.push(`SystemCallArchitectures=native refuses the foreign ABIs (${secondary.join(', ')})`);
   }
-  notes.push('per-syscall errnos use the name:ERRNO syntax (systemd >= 247)');
+  // systemd.exec(5): `~name:ERRNO` came with systemd 236 (systemd PR #7178); SystemCallLog= with 247.
+  if (errnoNames.length)
+    notes.push('per-syscall errnos use the name:ERRNO syntax (systemd >= 236)');
+  // systemd resolves names with its own libseccomp and skips unknown ones with a warning: found
+  // with systemd-analyze verify on Debian 12 (systemd 252, libseccomp 2.5.4).
+  notes.push(
+    "names the host's libseccomp does not know are skipped with a warning (libseccomp 2.5.4 lacks " +
+      'open_tree_attr): check the unit with systemd-analyze verify',
+  );
   return { header, lines: out, notes };
 }

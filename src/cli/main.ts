@@ -32,9 +32,19 @@ function common<T>(y: Argv<T>) {
   return y
     .option('arch', {
       type: 'string',
-      describe: 'ABI (x86_64, aarch64, i386, ... or an alias such as amd64); default: this host',
+      // Short enough that yargs keeps "[string]" in its own column at 100 columns.
+      describe: 'ABI or alias (x86_64, aarch64, i386, amd64...); default: this host',
     })
     .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' });
+}
+
+/** The POLICY positional of explain, compile, simulate and export. */
+function policyPositional<T>(y: Argv<T>) {
+  return y.positional('policy', {
+    type: 'string',
+    demandOption: true,
+    describe: '-sandbox string',
+  });
 }
 
 /** compile --json is --format json; with another explicit --format it is a contradiction. */
@@ -85,25 +95,17 @@ function build(
         'explain <policy>',
         'What POLICY does: per action, with argument checks in words, foreign ABIs, no-new-privs and the exec gate',
         (y) =>
-          common(y)
-            .positional('policy', {
-              type: 'string',
-              demandOption: true,
-              describe: '-sandbox string',
-            })
-            .example('$0 explain on,spawn=deny', 'what spawn=deny adds to the default'),
+          policyPositional(common(y)).example(
+            '$0 explain on,spawn=deny',
+            'what spawn=deny adds to the default',
+          ),
         (a) => setJob(() => runExplain(ctx, { policy: a.policy, arch: a.arch, json: a.json })),
       )
       .command(
         'compile <policy>',
         'The exact BPF program the launcher loads for POLICY',
         (y) =>
-          y
-            .positional('policy', {
-              type: 'string',
-              demandOption: true,
-              describe: '-sandbox string',
-            })
+          policyPositional(y)
             .option('arch', { type: 'string', describe: 'host ABI; default: this host' })
             .option('format', {
               choices: COMPILE_FORMATS,
@@ -118,7 +120,7 @@ function build(
               describe: 'write to FILE instead of stdout',
             })
             .option('json', { type: 'boolean', default: false, describe: 'same as --format json' })
-            .example('$0 compile on,spawn=deny --format raw -o f.bpf', 'bwrap --seccomp 9 9<f.bpf')
+            .example('$0 compile on --format raw -o f.bpf', 'bwrap --seccomp 9 9<f.bpf')
             .example('$0 compile on --format c --arch aarch64', 'a C array for aarch64'),
         (a) =>
           setJob(() =>
@@ -134,12 +136,7 @@ function build(
         'simulate <policy> <syscall> [args..]',
         'The verdict POLICY gives one call, and the instructions it executes',
         (y) =>
-          common(y)
-            .positional('policy', {
-              type: 'string',
-              demandOption: true,
-              describe: '-sandbox string',
-            })
+          policyPositional(common(y))
             .positional('syscall', {
               type: 'string',
               demandOption: true,
@@ -174,12 +171,12 @@ function build(
               default: false,
               describe: 'Machine-readable output',
             })
-            .usage('$0 doctor [--json] [-- QEMU ARGS...]')
+            .usage(
+              '$0 doctor [--json] [-- QEMU ARGS...]\n\n' +
+                'What this host supports, which QEMU would run, and the preflight verdict for QEMU ARGS',
+            )
             .example('$0 doctor', 'host support and the QEMU binary')
-            .example(
-              '$0 doctor -- -sandbox on,spawn=deny -daemonize',
-              'would the launcher refuse this?',
-            ),
+            .example('$0 doctor -- -daemonize -nographic', 'would the launcher start this?'),
         (a) => {
           // 'populate--' puts everything after `--` here, untouched by yargs.
           const rest = dashArgs(a['--']);
@@ -221,12 +218,7 @@ function build(
         'export <policy>',
         'POLICY for other tools: an OCI linux.seccomp object or systemd unit lines',
         (y) =>
-          y
-            .positional('policy', {
-              type: 'string',
-              demandOption: true,
-              describe: '-sandbox string',
-            })
+          policyPositional(y)
             .option('format', {
               choices: EXPORT_FORMATS,
               demandOption: true,
@@ -238,10 +230,7 @@ function build(
               default: false,
               describe: 'systemd: {header, lines, notes} as JSON (oci is always JSON)',
             })
-            .example(
-              '$0 export on,spawn=deny --format oci > seccomp.json',
-              'podman --security-opt seccomp=seccomp.json',
-            )
+            .example('$0 export on --format oci > s.json', 'podman --security-opt seccomp=s.json')
             .example('$0 export on --format systemd', 'lines for a unit [Service] section'),
         (a) =>
           setJob(() =>

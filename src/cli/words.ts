@@ -4,7 +4,7 @@
  * filters/*.json is written with).
  */
 import { cloneFlagNames, constantNames } from '../policy/constants';
-import type { ArgCondition, ResolvedAction } from '../policy/types';
+import type { ArgCondition, ResolvedAction, SandboxPolicy } from '../policy/types';
 
 type Decoder = (v: bigint) => string;
 
@@ -118,6 +118,24 @@ export function actionWords(a: ResolvedAction): string {
       return 'is allowed and logged';
     case 'notify':
       return 'goes to the exec gate (the launcher allows its own exec once; then ENOSYS)';
+  }
+}
+
+/**
+ * What the arch check does to every call of a foreign ABI (and to x32
+ * numbers on x86_64): the policy's kill-class action, which is not always a
+ * kill (action=log lets them through, logged).
+ */
+export function killClassWords(action: SandboxPolicy['action']): string {
+  switch (action) {
+    case 'kill':
+      return 'killed (SIGSYS)';
+    case 'trap':
+      return 'trapped (SIGSYS to a handler)';
+    case 'errno':
+      return 'refused with EPERM';
+    case 'log':
+      return 'logged and allowed (action=log)';
   }
 }
 

@@ -231,17 +231,15 @@ onX86(
 
 /**
  * `compile --format raw` claims to be exactly what `bwrap --seccomp FD` reads.
- * bubblewrap is not in scripts/setup.sh's package list yet: without it this
- * test fails and says so, rather than passing untested.
+ * scripts/setup.sh installs bubblewrap; where it is missing this test fails
+ * and says so, rather than passing untested.
  */
 describe('compile --format raw under bwrap --seccomp', () => {
   const bwrap = ['/usr/bin/bwrap', '/bin/bwrap'].find((p) => existsSync(p));
 
   async function underBwrap(policy: string, argv: string[]) {
     if (!bwrap)
-      throw new Error(
-        'bwrap is not installed: apt-get install bubblewrap (add it to scripts/setup.sh)',
-      );
+      throw new Error('bwrap is not installed: apt-get install bubblewrap (scripts/setup.sh does)');
     const file = join(mkdtempSync(join(tmpdir(), 'qs-bwrap-')), 'filter.bpf');
     const c = await execa(CLI, ['compile', policy, '--format', 'raw', '-o', file], {
       env: { QEMU_SANDBOXED_CONFIG: '' },

@@ -121,7 +121,8 @@ export function explainRecord(
   if (!abi) {
     allowWith = `unknown audit arch ${hexArch(r.arch, r.archName)}: not a supported ABI`;
   } else if (foreign) {
-    allowWith = `none: ${abi.name} is a foreign ABI on ${host.native.name}; QEMU never uses it, so every call is killed`;
+    // Whatever the record's action (action=log lets them through), no group switch allows them.
+    allowWith = `none short of -sandbox off: ${abi.name} is a foreign ABI on ${host.native.name}, which QEMU never uses`;
     deniedByPolicy = policy.policy.enable;
   } else if (name === null) {
     allowWith = `none: ${nr} is not a syscall of ${abi.name}`;

@@ -10,7 +10,7 @@ import type { ActiveRule } from '../../policy/types';
 import type { CliContext } from '../context';
 import { toJson, wrapWords } from '../context';
 import { readArch, readPolicy } from '../policy-input';
-import { actionLabel, actionWords, conditionWords } from '../words';
+import { actionLabel, actionWords, conditionWords, killClassWords } from '../words';
 
 export interface ExplainOptions {
   readonly policy: string;
@@ -33,7 +33,8 @@ export interface ExplainJson {
     unless: string;
     reason: string;
   }[];
-  readonly foreign: { abis: string[]; x32Numbers: boolean; action: string } | null;
+  /** `action` is the seccomp action (KILL_PROCESS, LOG...), `words` what it does to the call. */
+  readonly foreign: { abis: string[]; x32Numbers: boolean; action: string; words: string } | null;
   readonly noNewPrivs: { when: 'always' | 'without-cap-sys-admin'; why: string };
   readonly execGate: boolean;
   readonly warnings: readonly string[];
@@ -108,6 +109,7 @@ export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
       abis: arch.host.secondary.map((a) => a.name),
       x32Numbers: arch.host.native.name === 'x86_64',
       action: kill,
+      words: killClassWords(p.policy.action),
     },
     noNewPrivs: noNewPrivs(p.policy.elevatePrivileges),
     execGate: rules.some((r) => r.action.type === 'notify'),
@@ -134,7 +136,7 @@ export function runExplain(ctx: CliContext, opts: ExplainOptions): void {
   if (e.abi !== e.host) {
     out.push(
       '',
-      `Every ${e.abi} call is ${e.foreign?.action ?? 'killed'} on a ${e.host} host: the arch check comes first.`,
+      `Every ${e.abi} call is ${e.foreign?.words ?? 'killed'} on a ${e.host} host: the arch check comes first.`,
     );
     out.push(
       `The rules below are what the groups name for ${e.abi}; they only apply if QEMU itself runs as ${e.abi}.`,

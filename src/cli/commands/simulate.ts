@@ -14,7 +14,14 @@ import type { CliContext } from '../context';
 import { table, toJson } from '../context';
 import { InputError } from '../errors';
 import { readArch, readPolicy } from '../policy-input';
-import { actionWords, argName, cloneFlagNamesOf, conditionWords, valueWords } from '../words';
+import {
+  actionWords,
+  argName,
+  cloneFlagNamesOf,
+  conditionWords,
+  killClassWords,
+  valueWords,
+} from '../words';
 import { compileFor, disasmNames } from './compile';
 
 export interface SimulateOptions {
@@ -201,7 +208,7 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
   let rule: ActiveRule | undefined;
   let explanation: string;
   if (arch.foreign) {
-    explanation = `${arch.abi.name} is a foreign ABI on ${arch.host.native.name}: every call is killed by the arch check`;
+    explanation = `${arch.abi.name} is a foreign ABI on ${arch.host.native.name}: the arch check comes first, every call is ${killClassWords(p.policy.action)}`;
   } else if (
     arch.abi.syscallBit === undefined &&
     arch.host.native.name === 'x86_64' &&
@@ -209,7 +216,7 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
     call.nr !== 0xffffffff
   ) {
     const x32 = getAbi('x32').names.get(call.nr);
-    explanation = `an x32 number${x32 ? ` (x32 ${x32})` : ''}: killed, QEMU never uses the x32 ABI`;
+    explanation = `an x32 number${x32 ? ` (x32 ${x32})` : ''}: ${killClassWords(p.policy.action)}, QEMU never uses the x32 ABI`;
   } else {
     const rules = activeRules(p.policy, arch.abi).filter((r) => r.nr === call.nr);
     // The rule that decides: the first one whose condition does not exempt this call.

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { explainRecord } from '../../../src/cli/commands/audit';
+import { explainRecord, type AuditEntry } from '../../../src/cli/commands/audit';
 import { parseSeccompLine } from '../../../src/cli/audit-record';
 import { readPolicy } from '../../../src/cli/policy-input';
-import { json, run } from './run';
+import { emptyConfigPath, json, run } from './run';
 import { nullable, schemaErrors, type Schema } from './schema';
 
 const FIXTURE = join(__dirname, 'fixtures', 'records.txt');
@@ -88,7 +88,7 @@ test('the same records from stdin, as JSON', async () => {
       'fork',
       'kill-process',
       null,
-      expect.stringMatching(/^none: x32 is a foreign ABI/),
+      expect.stringMatching(/^none short of -sandbox off: x32 is a foreign ABI/),
       true,
     ],
     [
@@ -96,7 +96,7 @@ test('the same records from stdin, as JSON', async () => {
       'fork',
       'kill-process',
       null,
-      expect.stringMatching(/^none: i386 is a foreign ABI/),
+      expect.stringMatching(/^none short of -sandbox off: i386 is a foreign ABI/),
       true,
     ],
     ['x86_64', 'socket', 'errno 97', 'network', 'network=allow', false],
@@ -139,17 +139,34 @@ test('no records: says so and exits 0', async () => {
   expect(r.stdout).toBe('no seccomp records in stdin\n');
 });
 
+/** One record line explained under `policy` (merged onto the built-in default), on an x86_64 host. */
+function explainLine(line: string, policy: string): AuditEntry {
+  const rec = parseSeccompLine(line);
+  if (!rec) throw new Error(`not a seccomp record: ${line}`);
+  const site = { QEMU_SANDBOXED_CONFIG: emptyConfigPath() };
+  return explainRecord(rec, readPolicy(policy, site), 'x86_64');
+}
+
 test('ausearch -i records map by name', () => {
-  const rec = parseSeccompLine(
+  const e = explainLine(
     'type=SECCOMP msg=audit(11/28/2026 17:01:02.345:99) : pid=42 comm=qemu arch=x86_64 syscall=unshare code=errno',
+    'on,spawn=deny',
   );
-  expect(rec).toBeDefined();
-  if (!rec) return;
-  const e = explainRecord(rec, readPolicy('on,spawn=deny', {}), 'x86_64');
   expect(e).toMatchObject({
     abi: 'x86_64',
     syscall: { nr: 272, name: 'unshare' },
     group: 'spawn',
     deniedByPolicy: true,
   });
+});
+
+test('a foreign-ABI record under action=log: logged, and no group switch allows it', () => {
+  const e = explainLine(
+    'audit: type=1326 audit(1795885300.250:11): pid=5 comm="q" sig=0 arch=40000003 syscall=2 compat=1 code=0x7ffc0000',
+    'on,action=log',
+  );
+  expect(e).toMatchObject({ abi: 'i386', syscall: { name: 'fork' }, action: 'log' });
+  expect(e.allowWith).toBe(
+    'none short of -sandbox off: i386 is a foreign ABI on x86_64, which QEMU never uses',
+  );
 });

@@ -206,7 +206,10 @@ describe('explain', () => {
     expect(log.stdout).toMatch(/foreign ABIs: .* -> LOG/);
     expect(log.stdout).toMatch(/^exec gate: no$/m);
     const i386 = await run(['explain', 'on', '--arch', 'i386']);
-    expect(i386.stdout).toMatch(/Every i386 call is KILL_PROCESS on a x86_64 host/);
+    expect(i386.stdout).toMatch(/Every i386 call is killed \(SIGSYS\) on a x86_64 host/);
+    // The arch check takes the policy's kill-class action, which action=log makes a log.
+    const i386log = await run(['explain', 'on,action=log', '--arch', 'i386']);
+    expect(i386log.stdout).toMatch(/Every i386 call is logged and allowed \(action=log\) on/);
   });
 
   test('--json shape', async () => {
@@ -235,7 +238,12 @@ describe('explain', () => {
           },
         },
         foreign: nullable({
-          object: { abis: { arrayOf: 'string' }, x32Numbers: 'boolean', action: 'string' },
+          object: {
+            abis: { arrayOf: 'string' },
+            x32Numbers: 'boolean',
+            action: 'string',
+            words: 'string',
+          },
         }),
         noNewPrivs: { object: { when: 'string', why: 'string' } },
         execGate: 'boolean',
@@ -409,6 +417,21 @@ describe('simulate', () => {
     const r = await run(['simulate', ...argv]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^verdict +${verdict.replace(/[()]/g, '\\$&')}$`, 'm'));
+  });
+
+  test('foreign ABIs and x32 numbers get the kill-class action, and the why says which', async () => {
+    const x32 = await run(['simulate', 'on,action=log', '0x40000000']);
+    expect(x32.stdout).toMatch(/^verdict +LOG$/m);
+    expect(x32.stdout).toMatch(
+      /^why +an x32 number \(x32 read\): logged and allowed \(action=log\), QEMU never uses/m,
+    );
+    const i386 = await run(['simulate', 'on,action=errno', 'read', '--arch', 'i386']);
+    expect(i386.stdout).toMatch(/^verdict +ERRNO\(1\) EPERM$/m);
+    expect(i386.stdout).toMatch(
+      /^why +i386 is a foreign ABI on x86_64: the arch check comes first, every call is refused with EPERM$/m,
+    );
+    const killed = await run(['simulate', 'on', 'read', '--arch', 'i386']);
+    expect(killed.stdout).toMatch(/^why +.*every call is killed \(SIGSYS\)$/m);
   });
 
   test('negative arguments after --, and the instruction count', async () => {

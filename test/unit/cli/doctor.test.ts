@@ -199,6 +199,35 @@ describe('doctor on this host', () => {
     expect(d.preflight.findings).toHaveLength(1);
   });
 
+  test('the real QEMU on PATH: its version, and its own -sandbox is detected', async () => {
+    // scripts/setup.sh installs qemu-system-x86 (Debian's is built with seccomp).
+    const r = await run(['doctor', '--json']);
+    const d = json(r) as { qemu: { binary: string | null; version: string; ownSandbox: boolean } };
+    if (d.qemu.binary === null)
+      throw new Error('no qemu-system-<host arch> on PATH: npm run setup installs it');
+    expect(d.qemu).toMatchObject({
+      source: 'qemu-system-<host arch>',
+      version: expect.stringMatching(/^QEMU emulator version \d+\.\d+/),
+      ownSandbox: true,
+    });
+  });
+
+  test('-netdev bridge: refused under spawn=deny (the helper is exec-ed), fine by default', async () => {
+    const env = { QEMU_SANDBOXED_BINARY: fakeQemu() };
+    const refused = await run(
+      ['doctor', '--', '-sandbox', 'on,spawn=deny', '-netdev', 'bridge,id=n'],
+      {
+        env,
+      },
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/^ {2}- '-netdev bridge,id=n' \(spawn=deny\): /m);
+    expect(refused.stdout).toMatch(/^ {4}fix: /m);
+    const ok = await run(['doctor', '--', '-netdev', 'bridge,id=n'], { env });
+    expect([ok.code, ok.stderr]).toEqual([0, '']);
+    expect(ok.stdout).toMatch(/^ {2}verdict +ok: the launcher would start QEMU$/m);
+  });
+
   test('a missing binary is a problem, reported with the launcher message', async () => {
     const r = await run(['doctor'], { env: { QEMU_SANDBOXED_BINARY: '/nonexistent/qemu' } });
     expect(r.code).toBe(1);

@@ -3,7 +3,15 @@
  * checkout without npm link, from any cwd, also through a symlink, and passes
  * the exit code on. Needs the build (`npm test` builds first via pretest).
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
@@ -68,4 +76,26 @@ test('an unbuilt copy says how to build, exit 1', async () => {
   const r = await sh(copy, ['groups']);
   expect(r.exitCode).toBe(1);
   expect(r.stderr.toString()).toMatch(/dist\/src\/cli\/main.js is missing: build first/);
+});
+
+test('QEMU_SANDBOXED_NODE picks Node.js; a missing one is named, exit 1', async () => {
+  const r = await execa(ENTRY, ['groups'], {
+    reject: false,
+    env: { PATH: '/usr/bin:/bin', QEMU_SANDBOXED_NODE: '/nonexistent/node' },
+    extendEnv: false,
+  });
+  expect(r.exitCode).toBe(1);
+  expect(r.stderr).toBe(
+    "qemu-sandbox: no Node.js at '/nonexistent/node': install Node.js 20 or later, or set QEMU_SANDBOXED_NODE",
+  );
+  // A stand-in node that says how it was called: the entry runs it with dist's main.js.
+  const fakeNode = join(tmp, 'fake-node');
+  writeFileSync(fakeNode, '#!/bin/sh\necho "fake-node $*"\n');
+  chmodSync(fakeNode, 0o755);
+  const ok = await execa(ENTRY, ['groups', 'spawn'], {
+    reject: false,
+    env: { PATH: '/usr/bin:/bin', QEMU_SANDBOXED_NODE: fakeNode },
+    extendEnv: false,
+  });
+  expect([ok.exitCode, ok.stderr, ok.stdout]).toEqual([0, '', `fake-node ${MAIN} groups spawn`]);
 });

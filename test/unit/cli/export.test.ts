@@ -193,3 +193,105 @@ describe('toSystemd', () => {
     expect(log.some((l) => l.startsWith('SystemCallFilter=~reboot'))).toBe(false);
   });
 });
+
+/**
+ * The runtime-spec's linux.seccomp rules (config-linux.md, "Seccomp"): the
+ * action, architecture and operator names it lists, `names` with at least one
+ * entry, `errnoRet` only where the action takes an errno (a runtime MUST fail
+ * otherwise), `args` with index, value and op. SCMP_ARCH_LOONGARCH64 came with
+ * libseccomp 2.6, after the spec's list (v2.5.0); runc and oci-spec-rs accept it.
+ */
+const OCI_ACTIONS = [
+  'SCMP_ACT_KILL',
+  'SCMP_ACT_KILL_PROCESS',
+  'SCMP_ACT_KILL_THREAD',
+  'SCMP_ACT_TRAP',
+  'SCMP_ACT_ERRNO',
+  'SCMP_ACT_TRACE',
+  'SCMP_ACT_ALLOW',
+  'SCMP_ACT_LOG',
+  'SCMP_ACT_NOTIFY',
+];
+const OCI_ARCHES = [
+  ...['X86', 'X86_64', 'X32', 'ARM', 'AARCH64', 'MIPS', 'MIPS64', 'MIPS64N32', 'MIPSEL'],
+  ...['MIPSEL64', 'MIPSEL64N32', 'PPC', 'PPC64', 'PPC64LE', 'S390', 'S390X', 'PARISC'],
+  ...['PARISC64', 'RISCV64', 'LOONGARCH64'],
+].map((a) => `SCMP_ARCH_${a}`);
+const OCI_OPS = ['NE', 'LT', 'LE', 'EQ', 'GE', 'GT', 'MASKED_EQ'].map((o) => `SCMP_CMP_${o}`);
+const SECCOMP_KEYS = [
+  'defaultAction',
+  'defaultErrnoRet',
+  'architectures',
+  'flags',
+  'listenerPath',
+  'listenerMetadata',
+  'syscalls',
+];
+
+/** Every way `oci` breaks the spec's rules, as readable strings. */
+function specViolations(oci: unknown, abiNames: ReadonlySet<string>): string[] {
+  const errors: string[] = [];
+  const o = oci as Record<string, unknown>;
+  for (const k of Object.keys(o))
+    if (!SECCOMP_KEYS.includes(k) && !k.startsWith('x-')) errors.push(`unknown key ${k}`);
+  if (!OCI_ACTIONS.includes(o.defaultAction as string)) errors.push('defaultAction');
+  for (const a of o.architectures as string[])
+    if (!OCI_ARCHES.includes(a)) errors.push(`arch ${a}`);
+  (o.syscalls as Record<string, unknown>[]).forEach((s, i) => {
+    const at = `syscalls[${i}]`;
+    for (const k of Object.keys(s))
+      if (!['names', 'action', 'errnoRet', 'args', 'comment'].includes(k))
+        errors.push(`${at}.${k}`);
+    const names = s.names as string[];
+    if (!Array.isArray(names) || names.length === 0) errors.push(`${at}.names empty`);
+    for (const n of names) if (!abiNames.has(n)) errors.push(`${at}: ${n} is not a syscall`);
+    if (!OCI_ACTIONS.includes(s.action as string)) errors.push(`${at}.action ${String(s.action)}`);
+    if (s.errnoRet !== undefined) {
+      const e = s.errnoRet as number;
+      if (s.action !== 'SCMP_ACT_ERRNO') errors.push(`${at}: errnoRet with ${String(s.action)}`);
+      if (!Number.isInteger(e) || e < 0 || e > 4095) errors.push(`${at}.errnoRet ${e}`);
+    }
+    for (const a of (s.args ?? []) as Record<string, unknown>[]) {
+      if (!Number.isInteger(a.index) || (a.index as number) < 0 || (a.index as number) > 5)
+        errors.push(`${at}: arg index ${String(a.index)}`);
+      for (const v of [a.value, ...(a.valueTwo === undefined ? [] : [a.valueTwo])])
+        if (!Number.isSafeInteger(v) || (v as number) < 0) errors.push(`${at}: value ${String(v)}`);
+      if (!OCI_OPS.includes(a.op as string)) errors.push(`${at}: op ${String(a.op)}`);
+    }
+  });
+  return errors;
+}
+
+describe('toOci follows the runtime-spec rules for linux.seccomp', () => {
+  const cases = HOST_ABI_NAMES.flatMap((abi) =>
+    [ALL, 'on,action=log', 'on,action=trap', 'on,spawn=deny,action=errno'].map(
+      (p) => [abi, p] as const,
+    ),
+  );
+  test.each(cases)('%s %s', (abi, policy) => {
+    const oci = toOci(input(policy, abi));
+    const names = new Set(getHostAbi(abi).native.syscalls.keys());
+    expect(specViolations(JSON.parse(JSON.stringify(oci)), names)).toEqual([]);
+  });
+
+  test('the check sees violations', () => {
+    const bad = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      architectures: ['SCMP_ARCH_AMD64'],
+      syscalls: [
+        { names: [], action: 'SCMP_ACT_DENY' },
+        { names: ['reboot'], action: 'SCMP_ACT_KILL_PROCESS', errnoRet: 1 },
+        { names: ['socket'], action: 'SCMP_ACT_ERRNO', args: [{ index: 6, value: -1, op: 'LT' }] },
+      ],
+    };
+    expect(specViolations(bad, new Set(['reboot', 'socket']))).toEqual([
+      'arch SCMP_ARCH_AMD64',
+      'syscalls[0].names empty',
+      'syscalls[0].action SCMP_ACT_DENY',
+      'syscalls[1]: errnoRet with SCMP_ACT_KILL_PROCESS',
+      'syscalls[2]: arg index 6',
+      'syscalls[2]: value -1',
+      'syscalls[2]: op LT',
+    ]);
+  });
+});

@@ -39,14 +39,8 @@ export const HOST_ABI_NAMES: readonly HostAbiName[] = [
 /** The x32 syscall bit (__X32_SYSCALL_BIT, arch/x86/include/uapi/asm/unistd.h). */
 export const X32_SYSCALL_BIT = 0x40000000;
 
-interface AbiFacts {
-  readonly auditArch: number;
-  readonly endian: 'le' | 'be';
-  readonly bits: 32 | 64;
-  readonly syscallBit?: number;
-  readonly cloneFlagsArg: number;
-  readonly hasSocketcall: boolean;
-}
+/** What is written out by hand per ABI (the tables are generated). */
+type AbiFacts = Omit<Abi, 'name' | 'syscalls' | 'names'>;
 
 /*
  * auditArch: include/uapi/linux/audit.h (AUDIT_ARCH_*).

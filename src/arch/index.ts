@@ -14,3 +14,4 @@ export {
 export type { HostAbiName } from './abis';
 export { errnoName, errnoNames, errnoValue } from './errno';
 export { SYSCALLS_CSV_VERSION } from './generated/syscalls';
+export { filterExemptSyscalls, kernelCachedAllow, kernelCachedArches } from './seccomp-cache';

@@ -2,7 +2,7 @@
  * Port of seccomp_is_const_allow() from kernel/seccomp.c, as introduced with
  * the seccomp action cache in Linux 5.11 ("seccomp/cache:
  * Lookup syscall allowlist bitmap for fast path"); the emulator loop has not
- * changed since, only the uretprobe exception below was put in front of it.
+ * changed since (Linux 6.18), only an exception was put in front of it (below).
  *
  * When a filter is attached, the kernel runs this emulator once per syscall
  * number of each arch the cache covers (native, and compat where it exists),
@@ -19,10 +19,15 @@
  * It walks the *original* program (orig_prog), before seccomp_check_filter
  * rewrote loads, so opcodes match what the caller wrote.
  *
- * Not modelled here (it is per-ABI knowledge, not BPF): commit cf6cb56ef244
- * "seccomp: passthrough uretprobe systemcall without filtering" (early 2025,
- * backported to 6.12.y) makes the native x86_64 __NR_uretprobe always allowed
- * whatever the filter says; callers that care add it per ABI.
+ * Not modelled here (it is per-ABI knowledge, not BPF): the exception put in
+ * front of the loop, seccomp_uprobe_exception() (uretprobe since 6.14 and
+ * stable 6.12.y, uprobe too since 6.18), which caches x86_64's native
+ * uretprobe and uprobe as allowed whatever the filter says; nor which arches
+ * get a bitmap (the compat one too, e.g. i386 on x86_64; none on MIPS).
+ * src/arch/seccomp-cache.ts (kernelCachedAllow) adds both.
+ *
+ * The program must be valid (validateProgram): like the kernel, this walk
+ * trusts that jumps stay inside it.
  */
 import {
   BPF_ABS,

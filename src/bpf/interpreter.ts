@@ -12,6 +12,14 @@
  *  - the verdict is the RET value (RET K or RET A).
  * `executed` counts every classic instruction run, the final RET included (a
  * DIV by X == 0 counts as the last one).
+ *
+ * Whole-program rules (length, jump ranges, last instruction RET, scratch
+ * memory written before read) are validateProgram's job: the kernel refuses
+ * such programs at load time, so they have no run-time semantics to copy, and
+ * some callers run deliberately patched copies of a valid program. What runFilter
+ * does refuse, when it reaches it, is any opcode seccomp_check_filter refuses
+ * (IND/MSH/8- and 16-bit loads, MOD, stray bits) and a jump past the end: it
+ * throws BpfRuntimeError instead of inventing a result.
  */
 import {
   BPF_ABS,
@@ -53,6 +61,7 @@ import {
   bpfSrc,
 } from './opcodes';
 import { SECCOMP_DATA, type Endian, type Instruction, type SeccompData } from './types';
+import { SECCOMP_CODES } from './validate';
 
 export interface FilterResult {
   /** The 32-bit value the filter returned (action | data). */
@@ -102,6 +111,8 @@ export function runFilter(
     const { code } = insn;
     const k = insn.k >>> 0;
     executed++;
+    // Exact opcodes only: masking fields would run e.g. 0x115 as JEQ.
+    if (!SECCOMP_CODES.has(code)) fail(pc, insn, 'opcode not allowed in seccomp');
     switch (bpfClass(code)) {
       case BPF_LD:
         if (code === (BPF_LD | BPF_W | BPF_ABS)) {

@@ -37,6 +37,53 @@ describe('ABI facts', () => {
     });
   });
 
+  test("audit arch values agree with this machine's linux/audit.h and linux/elf-em.h", () => {
+    const files = ['/usr/include/linux/audit.h', '/usr/include/linux/elf-em.h'];
+    for (const f of files) {
+      if (!fs.existsSync(f))
+        throw new Error(`${f} missing: install Debian package linux-libc-dev (npm run setup)`);
+    }
+    const defs = new Map<string, string>();
+    for (const f of files) {
+      const text = fs.readFileSync(f, 'utf8').replace(/\\\n/g, ' ');
+      for (const m of text.matchAll(/^#define\s+(\w+)\s+([^\n]+?)\s*(?:\/\*.*)?$/gm)) {
+        defs.set(m[1], m[2]);
+      }
+    }
+    // (EM_X86_64|__AUDIT_ARCH_64BIT|__AUDIT_ARCH_LE) -> 0xc000003e
+    const value = (name: string): number => {
+      const body = defs.get(name);
+      if (body === undefined) throw new Error(`${name} is not defined in the headers`);
+      return (
+        body
+          .replace(/[()]/g, '')
+          .split('|')
+          .map((t) => t.trim())
+          .reduce((acc, t) => acc | (/^(0x[0-9a-f]+|\d+)$/i.test(t) ? Number(t) : value(t)), 0) >>>
+        0
+      );
+    };
+    const HEADER_NAME: Record<AbiName, string> = {
+      x86_64: 'AUDIT_ARCH_X86_64',
+      i386: 'AUDIT_ARCH_I386',
+      x32: 'AUDIT_ARCH_X86_64',
+      aarch64: 'AUDIT_ARCH_AARCH64',
+      arm: 'AUDIT_ARCH_ARM',
+      ppc64le: 'AUDIT_ARCH_PPC64LE',
+      s390x: 'AUDIT_ARCH_S390X',
+      riscv64: 'AUDIT_ARCH_RISCV64',
+      loongarch64: 'AUDIT_ARCH_LOONGARCH64',
+      mips64el: 'AUDIT_ARCH_MIPSEL64',
+    };
+    for (const n of ABI_NAMES) {
+      expect({ n, auditArch: getAbi(n).auditArch }).toEqual({
+        n,
+        auditArch: value(HEADER_NAME[n]),
+      });
+    }
+    expect(value('AUDIT_ARCH_X86_64')).toBe(0xc000003e); // the parser itself
+  });
+
   test('the 64-bit and endianness bits of AUDIT_ARCH agree with bits and endian', () => {
     for (const n of ABI_NAMES) {
       const a = getAbi(n);

@@ -156,3 +156,27 @@ describe('generated syscall tables', () => {
     expect(ok.tables.mips64el).toEqual([['read', 5007]]);
   });
 });
+
+describe('src/arch/README.md', () => {
+  test('its ABI table states the facts and table sizes the code has', () => {
+    const text = fs.readFileSync(`${root}/src/arch/README.md`, 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const m of text.matchAll(
+      /^\| (\w+) \| (0x[0-9a-f]+) \| (le|be) \| (\d+) \|[^|]*\| (\d) \|/gm,
+    )) {
+      rows.set(m[1], m.slice(2, 6));
+    }
+    for (const abi of ABI_NAMES) {
+      const a = getAbi(abi);
+      expect({ abi, row: rows.get(abi) }).toEqual({
+        abi,
+        row: [
+          `0x${a.auditArch.toString(16)}`,
+          a.endian,
+          String(a.syscalls.size),
+          String(a.cloneFlagsArg),
+        ],
+      });
+    }
+  });
+});

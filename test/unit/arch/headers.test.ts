@@ -49,6 +49,17 @@ describe('x86 tables vs /usr/include/x86_64-linux-gnu/asm/unistd_*.h', () => {
     expect(mismatches).toEqual([]);
     // The header is older than the CSV, so it must not know calls we lack.
     expect(headerOnly).toEqual([]);
+    expect(agree).toBe(header.size);
     expect(agree).toBeGreaterThan(300);
+    // A name only we have (newer than the header) must not take a number the
+    // header gives to another call.
+    const headerNumbers = new Map([...header].map(([name, nr]) => [nr, name]));
+    const clashes = tableOnly
+      .filter((name) => headerNumbers.has(table.get(name) as number))
+      .map(
+        (name) =>
+          `${name} ${table.get(name)} is ${headerNumbers.get(table.get(name) as number)} in the header`,
+      );
+    expect(clashes).toEqual([]);
   });
 });

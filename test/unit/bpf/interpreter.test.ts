@@ -1,5 +1,27 @@
 import {
   Assembler,
+  BPF_A,
+  BPF_ABS,
+  BPF_IMM,
+  BPF_ALU,
+  BPF_B,
+  BPF_H,
+  BPF_IND,
+  BPF_JA,
+  BPF_JEQ,
+  BPF_K,
+  BPF_LD,
+  BPF_LDX,
+  BPF_LEN,
+  BPF_MOD,
+  BPF_MSH,
+  BPF_RET,
+  BPF_W,
+  BPF_MISC,
+  BPF_TXA,
+  BpfRuntimeError,
+  jump,
+  stmt,
   BPF_ADD,
   BPF_DIV,
   BPF_JMP,
@@ -149,5 +171,56 @@ describe('runFilter: known answers', () => {
     expect([...le.subarray(0, 8)]).toEqual([59, 0, 0, 0, 0x3e, 0, 0, 0xc0]);
     const be = seccompDataBytes(data, 'be');
     expect([...be.subarray(24, 32)]).toEqual([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+  });
+});
+
+describe('runFilter: what the kernel would never run', () => {
+  const ret = (k: number) => stmt(BPF_RET | BPF_K, k);
+  const nr0 = stmt(BPF_LD | BPF_W | BPF_ABS, 0);
+
+  it.each([
+    ['LD|W|IND', stmt(BPF_LD | BPF_W | BPF_IND, 0)],
+    ['LD|B|IND', stmt(BPF_LD | BPF_B | BPF_IND, 0)],
+    ['LDX|B|MSH', stmt(BPF_LDX | BPF_B | BPF_MSH, 0)],
+    ['LD|H|ABS', stmt(BPF_LD | BPF_H | BPF_ABS, 0)],
+    ['LD|B|ABS', stmt(BPF_LD | BPF_B | BPF_ABS, 0)],
+    ['ALU|MOD|K', stmt(BPF_ALU | BPF_MOD | BPF_K, 3)],
+    // JEQ|K with a stray high bit: masking the op field would run it as JEQ.
+    ['0x115', jump(0x115, 59, 0, 0)],
+  ])('refuses %s when it reaches it instead of guessing', (_name, insn) => {
+    expect(() => runFilter([nr0, insn, ret(ALLOW)], data)).toThrow(BpfRuntimeError);
+    expect(() => runFilter([nr0, insn, ret(ALLOW)], data)).toThrow(/instruction 1 \(opcode/);
+  });
+
+  it('a JA past the end, or running off the end, throws (the kernel refuses such programs)', () => {
+    expect(() => runFilter([stmt(BPF_JMP | BPF_JA, 1), ret(ALLOW)], data)).toThrow(
+      /ran off the end of the program \(pc 2, length 2\)/,
+    );
+    expect(() => runFilter([nr0], data)).toThrow(/ran off the end/);
+    // JEQ taken past the end.
+    expect(() => runFilter([nr0, jump(BPF_JMP | BPF_JEQ | BPF_K, 59, 5, 0), ret(1)], data)).toThrow(
+      /ran off the end/,
+    );
+  });
+
+  it('LDX LEN is 64 too, and RET A returns A unmasked (all 32 bits)', () => {
+    const p = [
+      stmt(BPF_LDX | BPF_W | BPF_LEN, 0),
+      stmt(BPF_MISC | BPF_TXA, 0),
+      stmt(BPF_RET | BPF_A, 0),
+    ];
+    expect(runFilter(p, data)).toEqual({ action: 64, executed: 3 });
+    expect(runFilter([stmt(BPF_LD | BPF_IMM, 0xdeadbeef), stmt(BPF_RET | BPF_A, 0)], data)).toEqual(
+      {
+        action: 0xdeadbeef,
+        executed: 2,
+      },
+    );
+  });
+
+  it('a load outside seccomp_data at run time throws', () => {
+    expect(() => runFilter([stmt(BPF_LD | BPF_W | BPF_ABS, 64), ret(ALLOW)], data)).toThrow(
+      /load at 64 out of seccomp_data/,
+    );
   });
 });

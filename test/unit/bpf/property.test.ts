@@ -13,6 +13,7 @@ import {
   BPF_DIV,
   BPF_JEQ,
   BPF_JGE,
+  BPF_JA,
   BPF_JGT,
   BPF_JMP,
   BPF_JSET,
@@ -20,6 +21,7 @@ import {
   BPF_LSH,
   BPF_MUL,
   BPF_OR,
+  BPF_RET,
   BPF_RSH,
   BPF_SUB,
   BPF_XOR,
@@ -312,6 +314,7 @@ describe('random programs from the assembler', () => {
       const p = r.program;
       trampolines += r.trampolines;
       copies += r.retDuplicates;
+      if (endian === 'le') expect(checkEveryBranch(ops)).toBeGreaterThan(0);
       expect(() => validateProgram(p)).not.toThrow();
       expect(decodeProgram(encodeProgram(p, endian), endian)).toEqual(p);
       expect(disassemble(p, { endian }).split('\n')).toHaveLength(p.length);
@@ -336,5 +339,172 @@ describe('random programs from the assembler', () => {
   afterAll(() => {
     // The generator must actually exercise long jumps.
     expect(trampolines + copies).toBeGreaterThan(10);
+  });
+});
+
+/**
+ * Adversarial label graphs: labels scattered over up to ~3000 instructions,
+ * every jump aimed at a label chosen among those ahead of it (often hundreds
+ * of instructions away, often several jumps to one label from different
+ * distances), mixed with {ret} targets; both the conditional and the JA
+ * forms. The assembler must keep every verdict of the label graph.
+ */
+function generateGraph(rand: () => number): Op[] {
+  const int = (n: number): number => Math.floor(rand() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
+  const length = 200 + int(2600);
+  const labelCount = 2 + int(40);
+  const labelAt = Array.from({ length: labelCount }, () => 1 + int(length - 1)).sort(
+    (a, b) => a - b,
+  );
+  const ops: Op[] = [{ t: 'ldNr' }];
+  const targetFrom = (p: number): JumpTarget => {
+    const r = rand();
+    const ahead = labelAt.map((at, i) => [at, i] as const).filter(([at]) => at > p);
+    if (r < 0.7 && ahead.length > 0) return `G${pick(ahead)[1]}`;
+    if (r < 0.9) return { ret: pick(ACTIONS) };
+    return null;
+  };
+  for (let p = 0; p < length; p++) {
+    labelAt.forEach((at, i) => at === p && ops.push({ t: 'label', name: `G${i}` }));
+    const r = rand();
+    if (r < 0.35) {
+      ops.push({ t: 'jmp', op: pick(JMP), k: pick(NRS), jt: targetFrom(p), jf: targetFrom(p) });
+    } else if (r < 0.4) {
+      const t = targetFrom(p);
+      if (typeof t === 'string') ops.push({ t: 'ja', label: t });
+    } else if (r < 0.43) ops.push({ t: 'ret', k: pick(ACTIONS) });
+    else if (r < 0.5) ops.push({ t: 'ldNr' });
+    else ops.push({ t: 'alu', op: BPF_ADD, k: 1 });
+  }
+  ops.push({ t: 'ret', k: pick(ACTIONS) });
+  return ops;
+}
+
+/**
+ * Structural check, independent of which paths some seccomp_data happens to
+ * take: every user jump, followed through any assembler-made JA trampolines,
+ * lands on its label's instruction, on a RET k for {ret: k}, or on the next
+ * user instruction for null. A label before every instruction tells where
+ * each one ended up. Returns the number of branches checked.
+ */
+function checkEveryBranch(ops: readonly Op[]): number {
+  const named: Op[] = [];
+  const labelTarget = new Map<string, number>(); // label -> user instruction number
+  let n = 0;
+  const pendingLabels: string[] = [];
+  for (const op of ops) {
+    if (op.t === 'label') {
+      pendingLabels.push(op.name);
+      named.push(op);
+      continue;
+    }
+    for (const l of pendingLabels.splice(0)) labelTarget.set(l, n);
+    named.push({ t: 'label', name: `@${n}` }, op);
+    n++;
+  }
+  const r = build(named, 'le').assembleDetailed();
+  const p = r.program;
+  const pos = (k: number): number => r.labels.get(`@${k}`) as number;
+  const userAt = new Map<number, number>();
+  for (let k = 0; k < n; k++) userAt.set(pos(k), k);
+  const land = (q: number): number => {
+    while (!userAt.has(q) && p[q].code === (BPF_JMP | BPF_JA)) q = q + 1 + p[q].k;
+    return q;
+  };
+  const expectLanding = (k: number, q: number, t: JumpTarget): void => {
+    const at = land(q);
+    if (t === null) expect({ k, at }).toEqual({ k, at: pos(k + 1) });
+    else if (typeof t === 'string')
+      expect({ k, t, at }).toEqual({ k, t, at: pos(labelTarget.get(t) as number) });
+    else
+      expect({ k, insn: p[at] }).toEqual({
+        k,
+        insn: { code: BPF_RET | BPF_K, jt: 0, jf: 0, k: t.ret >>> 0 },
+      });
+  };
+  let checked = 0;
+  let k = 0;
+  for (const op of ops) {
+    if (op.t === 'label') continue;
+    const at = pos(k);
+    if (op.t === 'jmp') {
+      expectLanding(k, at + 1 + p[at].jt, op.jt);
+      expectLanding(k, at + 1 + p[at].jf, op.jf);
+      checked += 2;
+    } else if (op.t === 'ja') {
+      expectLanding(k, at + 1 + p[at].k, op.label);
+      checked++;
+    }
+    k++;
+  }
+  return checked;
+}
+
+describe('adversarial label graphs with long distances', () => {
+  let helpers = 0;
+  let longest = 0;
+  let branches = 0;
+
+  it.each(Array.from({ length: 30 }, (_, i) => 1000 + i))('seed %i', (seed) => {
+    const rand = mulberry32(seed);
+    const ops = generateGraph(rand);
+    const r = build(ops, 'le').assembleDetailed();
+    helpers += r.trampolines + r.retDuplicates;
+    branches += checkEveryBranch(ops);
+    validateProgram(r.program);
+    for (const [name, at] of r.labels) {
+      // Labels still name the instruction the user put them on.
+      const written = ops.findIndex((op) => op.t === 'label' && op.name === name);
+      expect(written).toBeGreaterThanOrEqual(0);
+      longest = Math.max(longest, at);
+    }
+    // Each nr reaches a different path through the graph; args do not matter here.
+    for (const nr of [0, 1, 2, 3, 59, 60, 200, 0x40000000, 7, 0xffffffff]) {
+      const d: SeccompData = {
+        nr,
+        arch: ARCHES[0],
+        instructionPointer: 0n,
+        args: [0n, 0n, 0n, 0n, 0n, 0n],
+      };
+      expect({ nr, action: runFilter(r.program, d).action }).toEqual({
+        nr,
+        action: reference(ops, d),
+      });
+    }
+  });
+
+  afterAll(() => {
+    expect(helpers).toBeGreaterThan(100);
+    expect(branches).toBeGreaterThan(10000);
+    expect(longest).toBeGreaterThan(1000);
+  });
+});
+
+describe('conditional jump distance at the 255 boundary', () => {
+  it.each([252, 253, 254, 255, 256, 257])('%i instructions in between', (between) => {
+    const a = new Assembler().loadNr().jeq(1, 'far', null);
+    for (let i = 0; i < between; i++) a.add(0);
+    const r = a
+      .ret(SECCOMP_RET.KILL_PROCESS)
+      .label('far')
+      .ret(SECCOMP_RET.ALLOW)
+      .assembleDetailed();
+    // jt = distance to 'far' = between + 1 (the KILL): 255 fits, 256 does not.
+    const fits = between + 1 <= 255;
+    expect(r.trampolines).toBe(fits ? 0 : 1);
+    expect(r.program[1].jt).toBe(fits ? between + 1 : 0);
+    validateProgram(r.program);
+    const d = (nr: number): SeccompData => ({
+      nr,
+      arch: ARCHES[0],
+      instructionPointer: 0n,
+      args: [],
+    });
+    expect(runFilter(r.program, d(1))).toEqual({
+      action: SECCOMP_RET.ALLOW,
+      executed: fits ? 3 : 4,
+    });
+    expect(runFilter(r.program, d(2)).action).toBe(SECCOMP_RET.KILL_PROCESS);
   });
 });

@@ -4,7 +4,7 @@
  * does run. Used by the CLI, the benchmark and the tests; they work on any
  * program (libseccomp's too) given the cases to run.
  */
-import { getAbi } from '../arch';
+import { getAbi, isHostAbiName, kernelCachedAllow } from '../arch';
 import type { Abi } from '../arch/types';
 import { isConstAllow } from '../bpf/cache';
 import { runFilter } from '../bpf/interpreter';
@@ -16,25 +16,40 @@ import type { CompiledFilter } from './types';
 export interface CacheCoverage {
   /** Table syscalls whose verdict is ALLOW whatever their arguments. */
   readonly allowedTotal: number;
-  /** Of those, how many the kernel caches as "always allow" (no BPF run). */
+  /**
+   * Of those, how many the program lets the cache hold: seccomp_is_const_allow
+   * says "always allow" for them. This is the compiler's guarantee (100%).
+   */
   readonly cached: number;
-  /** The argument-independent allowed numbers the cache misses (should be none). */
+  /** The argument-independent allowed numbers the program keeps out of the cache (should be none). */
   readonly uncachedAllowed: number[];
+  /**
+   * What the kernel will really skip BPF for, of allowedTotal: the numbers its
+   * bitmap covers (not ARM's private calls) that the program makes constant.
+   * null where the kernel keeps no cache for the ABI (MIPS): every call runs BPF.
+   */
+  readonly kernelCached: number | null;
 }
 
 /**
  * The kernel's action cache (kernel/seccomp.c, seccomp_cache_prepare) over the
- * ABI's syscall table, emulated by src/bpf's port of seccomp_is_const_allow.
+ * ABI's syscall table, emulated by src/bpf's port of seccomp_is_const_allow;
+ * which arches and numbers get a bitmap comes from src/arch/seccomp-cache.
  */
 export function cacheCoverage(filter: CompiledFilter): CacheCoverage {
   const abi = getAbi(filter.abi);
   const ruled = new Set(activeRules(filter.policy, abi).map((r) => r.nr));
   const allowed = [...abi.names.keys()].filter((nr) => !ruled.has(nr)).sort((a, b) => a - b);
   const uncachedAllowed = allowed.filter((nr) => !isConstAllow(filter.program, nr, abi.auditArch));
+  // Filters are compiled for host ABIs only; a foreign one has no bitmap to speak of.
+  const bitmap = isHostAbiName(filter.abi)
+    ? kernelCachedAllow(filter.program, filter.abi).get(filter.abi)
+    : undefined;
   return {
     allowedTotal: allowed.length,
     cached: allowed.length - uncachedAllowed.length,
     uncachedAllowed,
+    kernelCached: bitmap === undefined ? null : allowed.filter((nr) => bitmap.has(nr)).length,
   };
 }
 

@@ -334,6 +334,7 @@ describe('compile', () => {
             allowedTotal: 'number',
             cached: 'number',
             uncachedAllowed: { arrayOf: 'number' },
+            kernelCached: nullable('number'),
           },
         },
         paths: {

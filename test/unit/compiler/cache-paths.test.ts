@@ -212,6 +212,20 @@ describe('the measurements themselves', () => {
   const abi = getAbi('x86_64');
   const zero = [0n, 0n, 0n, 0n, 0n, 0n];
 
+  test('kernelCached says what the kernel really caches: all on x86_64, not ARM private calls, nothing on MIPS', () => {
+    const on = FULL_POLICY;
+    const x86 = cacheCoverage(compilePolicy(on, 'x86_64'));
+    expect(x86.kernelCached).toBe(x86.allowedTotal);
+    const arm = cacheCoverage(compilePolicy(on, 'arm'));
+    // The program makes them all cacheable; the kernel's bitmap stops below 0x0f0000.
+    const privateAllowed = [...getAbi('arm').names.keys()].filter((nr) => nr >= 0x0f0000).length;
+    expect(privateAllowed).toBeGreaterThan(0);
+    expect(arm.cached).toBe(arm.allowedTotal);
+    expect(arm.kernelCached).toBe(arm.allowedTotal - privateAllowed);
+    // MIPS defines no SECCOMP_ARCH_NATIVE: no cache at all.
+    expect(cacheCoverage(compilePolicy(on, 'mips64el')).kernelCached).toBeNull();
+  });
+
   test('cacheCoverage reports what the cache misses (negative control)', () => {
     // The same program behind a load of args[0]: same verdicts, nothing cacheable.
     const program = [{ code: 0x20, jt: 0, jf: 0, k: SECCOMP_DATA.args }, ...f.program];

@@ -10,7 +10,7 @@
  * `-sandbox on,obsolete=allow,resourcecontrol=deny` (our filter keeps
  * seccomp(2) and prctl allowed, so QEMU's filter stacks on ours).
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseKeyValueList, parseQemuArgs } from '../src/policy/qemu-args';
 import type { SandboxPolicy } from '../src/policy/types';
@@ -90,10 +90,27 @@ export function cacheDir(
 }
 
 /**
+ * A cache file we may believe: a regular file owned by us (or root) that
+ * nobody else can write. Anything else is ignored (and replaced on the next
+ * write), so another user cannot plant answers for root's launcher.
+ */
+function trustedCacheFile(file: string, uid: number): boolean {
+  try {
+    const st = lstatSync(file);
+    return st.isFile() && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Whether `binary` accepts -sandbox: QEMU registers the option group only
  * when built with seccomp, and parses (without applying) -sandbox before it
- * acts on -version. Cached per binary identity (path, inode, size, mtime): a
- * wrong cached "yes" cannot fail open, QEMU then refuses -sandbox itself.
+ * acts on -version. Cached per binary identity (path, inode, size, mtime,
+ * ctime: a package upgrade or a copy over the file changes it), in a file
+ * only its owner can write (trustedCacheFile). Neither a stale nor a forged
+ * answer can fail open: a wrong "no" refuses the launch, a wrong "yes" makes
+ * QEMU refuse the -sandbox we append; QEMU never runs without our filter.
  */
 export function qemuSupportsSandbox(
   binary: string,
@@ -105,8 +122,8 @@ export function qemuSupportsSandbox(
   const file = dir ? join(dir, 'qemu-sandbox-support.json') : undefined;
   try {
     const st = statSync(binary);
-    key = `${binary}:${st.ino}:${st.size}:${st.mtimeMs}`;
-    if (file) {
+    key = `${binary}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    if (file && trustedCacheFile(file, process.getuid?.() ?? -1)) {
       const data: unknown = JSON.parse(readFileSync(file, 'utf8'));
       if (data && typeof data === 'object') cache = data as Record<string, boolean>;
     }
@@ -125,10 +142,10 @@ export function qemuSupportsSandbox(
   const yes = r.status === 0;
   if (key !== undefined && file && dir && r.error === undefined) {
     try {
-      mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
       cache[key] = yes;
       const tmp = `${file}.${process.pid}`;
-      writeFileSync(tmp, JSON.stringify(cache));
+      writeFileSync(tmp, JSON.stringify(cache), { mode: 0o644, flag: 'wx' });
       renameSync(tmp, file);
     } catch {
       // best effort: no cache, we ask again next time

@@ -33,6 +33,7 @@ import { environmentMap, qemuEnvironment } from './env';
 import { EXIT, LaunchError, type ExitCode } from './errors';
 import { checkKernelSupport } from './kernel';
 import { createLog, type LauncherLog } from './log';
+import { planNoNewPrivs } from './no-new-privs';
 import { preflight, preflightReport } from './preflight';
 import { cacheDir, planDelegation, qemuSupportsSandbox } from './delegation';
 import { restoreDescriptors, restoreLimits, restoreSignals } from './restore';
@@ -100,7 +101,7 @@ function policyFrom(strings: readonly string[], env: Record<string, string>) {
     defaultString: config.sandbox,
     defaultOrigin: config.path ? `sandbox in ${config.path}` : undefined,
   });
-  return { config, qemuArgs, resolved };
+  return { config, qemuArgs, resolved, sandboxOnCommandLine: sandboxValues.length > 0 };
 }
 
 function run(log: { current?: LauncherLog }): void {
@@ -126,7 +127,7 @@ function run(log: { current?: LauncherLog }): void {
     }
     throw e;
   }
-  const { config, qemuArgs, resolved } = parsed;
+  const { config, qemuArgs, resolved, sandboxOnCommandLine } = parsed;
   marks.policy = ms();
   const policy: SandboxPolicy = resolved.policy;
   for (const w of resolved.warnings) {
@@ -147,12 +148,10 @@ function run(log: { current?: LauncherLog }): void {
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const native = require('../src/native') as Native;
-  const noNewPrivs =
-    policy.enable &&
-    (policy.elevatePrivileges !== 'allow' || !native.hasCapability(native.CAP_SYS_ADMIN));
+  const nnp = planNoNewPrivs(policy, readFileSync('/proc/self/status', 'latin1'));
 
   marks.binary = ms();
-  const findings = preflight(qemuArgs, policy, { noNewPrivs });
+  const findings = preflight(qemuArgs, policy, { noNewPrivs: nnp.inEffect, sandboxOnCommandLine });
   if (findings.length > 0) {
     const lines = preflightReport(findings, policy.preflight);
     for (const l of lines) stderrLine(l);
@@ -197,7 +196,7 @@ function run(log: { current?: LauncherLog }): void {
   // ---- from here on the process is being turned into QEMU ----
   restoreDescriptors(state.fds);
   restoreLimits(state);
-  if (noNewPrivs) native.setNoNewPrivs();
+  if (nnp.set) native.setNoNewPrivs();
 
   let listener = -1;
   if (filter) {
@@ -236,7 +235,7 @@ function run(log: { current?: LauncherLog }): void {
     binarySource: binary.source,
     filterLength: filter ? filter.program.length : null,
     filterHash: filter ? filter.hash : null,
-    noNewPrivs,
+    noNewPrivs: nnp.inEffect,
     execGate: armGate,
     qemuSandbox: delegation.extraArgs.length > 0 ? delegation.extraArgs[1] : null,
     elapsedMs: ms(),
@@ -274,8 +273,12 @@ function run(log: { current?: LauncherLog }): void {
     (errno) =>
       report(log, () => {
         if (outcome.kind === 'timeout' || errno === ENOSYS) {
+          const others =
+            outcome.refusedOthers > 0
+              ? ` (it refused ${outcome.refusedOthers} notification${outcome.refusedOthers === 1 ? '' : 's'} that did not match our execve: thread, syscall, ABI or path)`
+              : '';
           throw new LaunchError(
-            `the exec gate got no notification for our execve within ${GATE_TIMEOUT_MS} ms; QEMU was not started`,
+            `the exec gate got no notification for our execve within ${GATE_TIMEOUT_MS} ms${others}; QEMU was not started`,
             EXIT.software,
           );
         }

@@ -16,6 +16,11 @@ import type { GroupName, SandboxPolicy } from '../src/policy/types';
 export interface PreflightContext {
   /** Whether the launcher will set no-new-privileges (setuid helpers then fail). */
   readonly noNewPrivs: boolean;
+  /**
+   * The command line had its own -sandbox: then a probe-shaped command line
+   * is not libvirt's capability probe (libvirt gives that one none).
+   */
+  readonly sandboxOnCommandLine?: boolean;
   /** For the default tap scripts; fs.existsSync unless a test injects one. */
   readonly fileExists?: (p: string) => boolean;
 }
@@ -315,6 +320,31 @@ function checkVnc(value: string, add: Add): void {
 }
 
 /**
+ * libvirt probes every QEMU binary's capabilities with `-S -no-user-config
+ * -nodefaults -nographic -machine none,accel=... -qmp unix:... -pidfile F
+ * -daemonize` and no -sandbox (qemuProcessQMPLaunch), so for it the site
+ * default policy applies, not libvirt's per-domain -sandbox string. Only
+ * -machine none with -S and -qmp counts: no guest ever runs there.
+ */
+export function isLibvirtCapabilityProbe(qemuArgs: readonly string[]): boolean {
+  const seen = new Set<string>();
+  for (const a of parseQemuArgs(qemuArgs)) {
+    if (a.name === 'machine' || a.name === 'M') {
+      if (new OptValue(a.value ?? '', 'type').get('type') === 'none') seen.add('machine none');
+    } else seen.add(a.name);
+  }
+  return ['machine none', 'S', 'qmp', 'daemonize'].every((n) => seen.has(n));
+}
+
+/** What a -daemonize refusal adds for libvirt's probe: why it happens, and the fix that works. */
+const LIBVIRT_PROBE_NOTE =
+  "; this is libvirt's capability probe (-machine none -daemonize), which gets no -sandbox, so the site default applies";
+const libvirtProbeFix = (setting: string): string =>
+  `take ${setting} out of the site default ("sandbox" in the config file): libvirt passes its own -sandbox ` +
+  '(with spawn=deny and elevateprivileges=deny) to every domain unless qemu.conf sets seccomp_sandbox = 0; ' +
+  'preflight=warn would only move the failure to run time';
+
+/**
  * The command line's conflicts with `policy`. Empty when the policy is off:
  * `-sandbox off` loads no filter and sets nothing.
  */
@@ -330,6 +360,7 @@ export function preflight(
   const spawnDenied = policy.spawn === 'deny';
   const netDenied = policy.network === 'deny';
   let netConfigured = false;
+  const libvirtProbe = ctx.sandboxOnCommandLine !== true && isLibvirtCapabilityProbe(qemuArgs);
 
   for (const arg of parseQemuArgs(qemuArgs)) {
     const written = arg.positional ? '' : qemuArgs[arg.index];
@@ -342,16 +373,24 @@ export function preflight(
           add({
             group: 'spawn',
             setting: 'spawn=deny',
-            message: '-daemonize forks QEMU into the background; spawn=deny makes the fork fail',
-            fix: 'drop -daemonize and let the caller run QEMU in the background (systemd, libvirt), or use spawn=allow',
+            message:
+              '-daemonize forks QEMU into the background; spawn=deny makes the fork fail' +
+              (libvirtProbe ? LIBVIRT_PROBE_NOTE : ''),
+            fix: libvirtProbe
+              ? libvirtProbeFix('spawn=deny')
+              : 'drop -daemonize and let the caller run QEMU in the background (systemd, libvirt), or use spawn=allow',
           });
         }
         if (elevDenied) {
           add({
             group: 'elevateprivileges',
             setting: elevSetting,
-            message: '-daemonize calls setsid(), which elevateprivileges denies',
-            fix: 'drop -daemonize and let the caller run QEMU in the background, or use elevateprivileges=allow',
+            message:
+              '-daemonize calls setsid(), which elevateprivileges denies' +
+              (libvirtProbe ? LIBVIRT_PROBE_NOTE : ''),
+            fix: libvirtProbe
+              ? libvirtProbeFix(elevSetting)
+              : 'drop -daemonize and let the caller run QEMU in the background, or use elevateprivileges=allow',
           });
         }
         break;

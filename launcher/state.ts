@@ -128,18 +128,8 @@ export function decodeEnviron(chunks: readonly string[]): Buffer[] {
   const text = chunks.join('');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0)
     throw bad('bad environment encoding');
-  const bytes = Buffer.from(text, 'base64');
-  const out: Buffer[] = [];
-  let start = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === 0) {
-      out.push(bytes.subarray(start, i));
-      start = i + 1;
-    }
-  }
-  // /proc/<pid>/environ ends each entry with NUL; a tail without one is kept as is.
-  if (start < bytes.length) out.push(bytes.subarray(start));
-  return out;
+  // /proc/<pid>/environ ends each entry with NUL, as /proc/<pid>/cmdline does.
+  return splitCmdline(Buffer.from(text, 'base64'));
 }
 
 /**
@@ -160,7 +150,10 @@ export function parseTrampolineArgs(raw: readonly Buffer[]): InheritedState {
   };
 }
 
-/** Splits /proc/self/cmdline into arguments (each NUL-terminated). */
+/**
+ * Splits /proc/<pid>/cmdline (or environ) into entries, each NUL-terminated;
+ * a tail without a NUL is kept as is.
+ */
 export function splitCmdline(cmdline: Buffer): Buffer[] {
   const out: Buffer[] = [];
   let start = 0;

@@ -28,6 +28,27 @@
  *    parent-death signal is set on the exec thread before its execve;
  *  - no answer within the timeout: the listener is closed, the pending
  *    execve fails with ENOSYS, the launcher fails closed.
+ *
+ * What the checks prove, and the time-of-check/time-of-use reasoning:
+ *  - "a thread of this process": the notifying tid must be listed under
+ *    /proc/self/task. A process forked after the filter has the same
+ *    address space layout, so the same path pointer, but another pid: it is
+ *    refused. (If /proc shows another pid namespace than the listener's,
+ *    nothing matches: the gate times out, fail closed.)
+ *  - seccomp_data holds the path's address, not the string, and the kernel
+ *    reads the string only after CONTINUE: a thread of ours could change it
+ *    in between. Nothing does (the buffer is ours, kept alive, never
+ *    written; the other threads are V8's and libuv's, which run no exec),
+ *    and only a thread of this process (or a ptracer, which could do
+ *    anything anyway) can write it. Nor would it matter: CONTINUE does not
+ *    lift the filter. Whatever the exec runs, it runs under the filter, which
+ *    survives execve; the gate decides only that one exec happens, and the
+ *    listener closes with it (close-on-exec), so no later exec can be let
+ *    through. Another thread of ours making the same call with our buffer is
+ *    our own exec, as far as the kernel can tell, with the same result.
+ *  - only the first matching notification gets CONTINUE; the gate then stops
+ *    reading. Anything still pending dies with the old image (de_thread), or
+ *    with the launcher if our execve fails after CONTINUE.
  * The listener is close-on-exec: once QEMU runs, every execve/execveat fails
  * with ENOSYS (nothing answers) and nothing is killed.
  */

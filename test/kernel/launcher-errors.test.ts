@@ -243,6 +243,87 @@ describe('preflight refusals (the command line the policy would break at run tim
   });
 });
 
+describe('no-new-privileges inherited from the caller (systemd NoNewPrivileges=yes)', () => {
+  // As root with elevateprivileges=allow the launcher does not set it, but a
+  // caller may have: the setuid bridge helper is disarmed all the same.
+  const NNP = ['/usr/bin/setpriv', '--no-new-privs'];
+  const BRIDGE = ['-sandbox', 'on', '-netdev', 'bridge,id=n0,br=br0', 'state'];
+
+  test('a bridge helper is refused, naming no-new-privileges', async () => {
+    const a = await attempt(BRIDGE, {}, NNP);
+    expect([a.exitCode, a.started, a.stdout]).toEqual([EXIT.usage, false, '']);
+    expect(a.messages).toEqual([
+      expect.stringMatching(
+        /^qemu-sandboxed: preflight refused: '-netdev bridge,id=n0,br=br0' \(no-new-privileges\): .*setuid-root qemu-bridge-helper/,
+      ),
+      expect.stringMatching(/not starting QEMU \(1 preflight refusal\)/),
+    ]);
+  });
+
+  test('control: without it the same command line starts, with nnp off', async () => {
+    const a = await attempt(BRIDGE);
+    expect([a.exitCode, a.started]).toEqual([0, true]);
+    const rec = a.stderr.split('\n').find((l) => l.startsWith('{')) ?? '{}';
+    expect(JSON.parse(rec)).toMatchObject({ msg: 'launch', noNewPrivs: false });
+  });
+
+  test('the launch record reports the inherited no-new-privileges', async () => {
+    const a = await attempt(['-sandbox', 'on', 'pid'], {}, NNP);
+    expect([a.exitCode, a.started]).toEqual([0, true]);
+    const rec = a.stderr.split('\n').find((l) => l.startsWith('{')) ?? '{}';
+    expect(JSON.parse(rec)).toMatchObject({ msg: 'launch', noNewPrivs: true });
+  });
+});
+
+describe('a /proc of another PID namespace', () => {
+  test('is refused before anything is recorded from it (it would describe another process)', async () => {
+    // unshare --pid --fork without --mount-proc: we are pid 1 here, /proc/1 is the host's init.
+    const a = await attempt(['-sandbox', 'on,spawn=deny', 'pid'], {}, [
+      '/usr/bin/unshare',
+      '--pid',
+      '--fork',
+    ]);
+    expectRefused(a, /^qemu-sandboxed: \/proc belongs to another PID namespace .*--mount-proc/);
+  });
+
+  test('control: with its own /proc the same launch runs', async () => {
+    const a = await attempt(['-sandbox', 'on,spawn=deny', 'pid'], {}, [
+      '/usr/bin/unshare',
+      '--pid',
+      '--fork',
+      '--mount-proc',
+    ]);
+    expect([a.exitCode, a.started]).toEqual([0, true]);
+  });
+});
+
+describe("libvirt's capability probe under a strict site default", () => {
+  // libvirt probes QEMU with this command line and no -sandbox, so the site
+  // default applies; spawn=deny there would make every capability probe fail.
+  const PROBE = [
+    ...['-S', '-no-user-config', '-nodefaults', '-nographic', '-machine', 'none,accel=kvm:tcg'],
+    ...['-qmp', 'unix:/tmp/qs-caps.sock,server=on,wait=off', '-pidfile', '/tmp/qs-caps.pid'],
+    '-daemonize',
+  ];
+  test.each([
+    ['on,spawn=deny', 'spawn=deny'],
+    ['on,elevateprivileges=deny', 'elevateprivileges=deny'],
+  ])('site default %s: refused, naming the probe and the config fix', async (sandbox, setting) => {
+    const strict = join(dir, `strict-${setting}.json`);
+    writeFileSync(strict, JSON.stringify({ sandbox }));
+    const a = await attempt([...PROBE, 'state'], { QEMU_SANDBOXED_CONFIG: strict });
+    const ctx = `$ ${a.command}\nexit=${a.exitCode}\nstderr:\n${a.stderr}`;
+    if (a.started) throw new Error(`the probe (QEMU) was started:\n${ctx}`);
+    expect(a.exitCode).toBe(EXIT.usage);
+    expect(a.stdout).toBe('');
+    const refusal = a.messages.find((l) => l.includes('preflight refused'));
+    if (!refusal) throw new Error(`no "preflight refused" line:\n${ctx}`);
+    expect(refusal).toContain(`'-daemonize' (${setting})`);
+    expect(refusal).toMatch(/libvirt's capability probe .*site default applies/);
+    expect(refusal).toMatch(new RegExp(`fix: take ${setting} out of the site default`));
+  });
+});
+
 describe('fail closed: the filter cannot be loaded', () => {
   // The probe's wrap mode installs a filter of its own before it execs the
   // launcher, so the launcher's seccomp() fails as on a kernel that refuses.

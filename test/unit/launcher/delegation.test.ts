@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_POLICY } from '../../../src/policy/sandbox-option';
@@ -81,6 +81,35 @@ describe('qemuSupportsSandbox: runs `BINARY -sandbox ... -version` once, then ca
     expect(qemuSupportsSandbox(q, {}, cache)).toBe(true);
     expect(qemuSupportsSandbox(q, {}, cache)).toBe(true);
     expect(readFileSync(`${q}.runs`, 'utf8')).toBe(`-sandbox ${QEMU_SANDBOX_ARG} -version\n`);
+  });
+  test('the cache follows the binary: replaced or rewritten, it is asked again', () => {
+    const q = fake('changes', 0);
+    const cache = join(dir, 'cache-changes');
+    expect(qemuSupportsSandbox(q, {}, cache)).toBe(true);
+    // An upgrade to a build without seccomp: same path, new contents.
+    writeFileSync(q, `#!/bin/sh\necho "$*" >> "${q}.runs"\nexit 1 # rebuilt\n`);
+    expect(qemuSupportsSandbox(q, {}, cache)).toBe(false);
+    expect(readFileSync(`${q}.runs`, 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+    const st = statSync(join(cache, 'qemu-sandbox-support.json'));
+    expect([st.mode & 0o777, statSync(cache).mode & 0o022]).toEqual([0o644, 0]);
+  });
+  test('a cache file others can write is not believed (and is replaced)', () => {
+    const q = fake('planted', 1);
+    const cache = join(dir, 'cache-planted');
+    expect(qemuSupportsSandbox(q, {}, cache)).toBe(false);
+    const file = join(cache, 'qemu-sandbox-support.json');
+    // Forge "yes" for this very binary, in a file anyone may write.
+    const forged = JSON.stringify(
+      Object.fromEntries(Object.keys(JSON.parse(readFileSync(file, 'utf8'))).map((k) => [k, true])),
+    );
+    writeFileSync(file, forged);
+    chmodSync(file, 0o666);
+    expect(qemuSupportsSandbox(q, {}, cache)).toBe(false);
+    expect(readFileSync(`${q}.runs`, 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+    // The same forged content, owned by us and not writable by others: believed (it is our cache).
+    writeFileSync(file, forged);
+    chmodSync(file, 0o644);
+    expect(qemuSupportsSandbox(q, {}, cache)).toBe(true);
   });
   test('no', () => {
     expect(qemuSupportsSandbox(fake('no', 1), {}, undefined)).toBe(false);

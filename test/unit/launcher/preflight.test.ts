@@ -1,5 +1,5 @@
 /** Preflight: one test per refusal, with the command lines it must leave alone. */
-import { preflight, preflightReport } from '../../../launcher/preflight';
+import { isLibvirtCapabilityProbe, preflight, preflightReport } from '../../../launcher/preflight';
 import type { PreflightContext, PreflightFinding } from '../../../launcher/preflight';
 import type { SandboxPolicy } from '../../../src/policy/types';
 
@@ -438,5 +438,63 @@ describe('policies and reports', () => {
     expect(warn[2]).toMatch(/starting anyway/);
     expect(preflightReport([], 'enforce')).toEqual([]);
     for (const line of [...enforce, ...warn]) expect(line).not.toMatch(/\n/);
+  });
+});
+
+describe("libvirt's capability probe (-machine none -daemonize, no -sandbox)", () => {
+  // What libvirt runs for every QEMU binary it finds (qemuProcessQMPLaunch).
+  const PROBE = [
+    '-S',
+    '-no-user-config',
+    '-nodefaults',
+    '-nographic',
+    '-machine',
+    'none,accel=kvm:tcg',
+    '-qmp',
+    'unix:/var/lib/libvirt/qemu/capabilities.monitor.sock,server=on,wait=off',
+    '-pidfile',
+    '/var/lib/libvirt/qemu/capabilities.pidfile',
+    '-daemonize',
+  ];
+
+  test('is recognised, and only with -machine none, -S, -qmp and -daemonize together', () => {
+    expect(isLibvirtCapabilityProbe(PROBE)).toBe(true);
+    expect(isLibvirtCapabilityProbe(['-M', 'none', '-S', '-qmp', 'stdio', '-daemonize'])).toBe(
+      true,
+    );
+    expect(isLibvirtCapabilityProbe(PROBE.filter((a) => a !== '-daemonize'))).toBe(false);
+    expect(isLibvirtCapabilityProbe(PROBE.filter((a) => a !== '-S'))).toBe(false);
+    const pc = PROBE.map((a) => (a === 'none,accel=kvm:tcg' ? 'pc,accel=tcg' : a));
+    expect(isLibvirtCapabilityProbe(pc)).toBe(false);
+  });
+
+  test('a site default with spawn=deny or elevateprivileges=deny: refused, naming the probe and the fix that works', () => {
+    const findings = preflight(
+      PROBE,
+      policy({ spawn: 'deny', elevatePrivileges: 'deny' }),
+      noFiles,
+    );
+    expect(settings(findings)).toEqual([
+      '-daemonize | spawn=deny',
+      '-daemonize | elevateprivileges=deny',
+    ]);
+    for (const f of findings) {
+      expect(f.message).toMatch(
+        /libvirt's capability probe .* gets no -sandbox, so the site default applies/,
+      );
+      expect(f.fix).toMatch(/out of the site default .* libvirt passes its own -sandbox/);
+      expect(f.fix).toMatch(/preflight=warn would only move the failure to run time/);
+    }
+    expect(findings[1].fix).toMatch(/^take elevateprivileges=deny out/);
+  });
+
+  test('an ordinary -daemonize keeps the ordinary message; the probe under the default policy is not refused', () => {
+    const [f] = preflight(['-daemonize', '-machine', 'pc'], SPAWN, noFiles);
+    expect(f.message).not.toMatch(/libvirt/);
+    expect(f.fix).toMatch(/^drop -daemonize/);
+    expect(preflight(PROBE, policy({ obsolete: 'deny' }), noFiles)).toEqual([]);
+    // With a -sandbox of its own it is not libvirt's probe (libvirt gives that one none).
+    const [own] = preflight(PROBE, SPAWN, { ...noFiles, sandboxOnCommandLine: true });
+    expect(own.message).not.toMatch(/libvirt/);
   });
 });

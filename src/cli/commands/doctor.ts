@@ -17,6 +17,7 @@ import {
 import type { SiteConfig } from '../../policy';
 import { preflight, type PreflightFinding } from '../../../launcher/preflight';
 import { checkKernelSupport } from '../../../launcher/kernel';
+import { planNoNewPrivs } from '../../../launcher/no-new-privs';
 import { compilePolicy } from '../../compiler';
 import { resolveQemuBinary } from '../qemu-binary';
 import type { CliContext } from '../context';
@@ -146,10 +147,16 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
         defaultOrigin: config.path ? `sandbox in ${config.path}` : 'default policy',
       });
       const policy = resolved.policy;
-      // issue 4: no-new-privs for elevateprivileges=deny|children, and whenever the kernel requires it.
-      const noNewPrivs =
-        policy.enable && (policy.elevatePrivileges !== 'allow' || !support.capSysAdmin);
-      const findings = preflight(extracted.qemuArgs, policy, { noNewPrivs });
+      // The launcher's own decision (issue 4): set for elevateprivileges=deny|children and
+      // whenever the kernel requires it, and in effect too when our caller already set it.
+      const noNewPrivs = planNoNewPrivs(
+        policy,
+        procReader(opts.procRoot)('/proc/self/status'),
+      ).inEffect;
+      const findings = preflight(extracted.qemuArgs, policy, {
+        noNewPrivs,
+        sandboxOnCommandLine: extracted.sandboxValues.length > 0,
+      });
       const verdict =
         findings.length === 0 ? 'ok' : policy.preflight === 'warn' ? 'warnings' : 'refused';
       if (verdict === 'refused')

@@ -8,7 +8,8 @@
 # from linux-image-amd64, downloaded and unpacked with dpkg-deb rather than
 # installed (installing runs slow initramfs hooks and touches /boot). The
 # caller (scripts/lib/guest.ts) keys its cache on a hash of this file, so any
-# change here rebuilds the guest.
+# change here rebuilds the guest, and so does a new busybox-static or a new
+# linux-image-amd64 candidate (the guest is made of them).
 #
 # Guest protocol (everything it prints on the serial console starts with "QS-"
 # or is the marker, so a test can ignore the rest):
@@ -39,7 +40,10 @@ done
 # A fresh Debian image has empty package lists: apt-cache then knows no kernel.
 lists_ready() { apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1; }
 if [ -n "$need" ] || ! lists_ready; then
-  [ "$(id -u)" = 0 ] || die "missing Debian packages:$need (run as root, or install them)"
+  if [ "$(id -u)" != 0 ]; then
+    [ -z "$need" ] || die "missing Debian packages:$need (run as root, or install them)"
+    die "apt knows no linux-image-amd64 (empty package lists): run apt-get update as root"
+  fi
   log "apt-get update"
   apt-get update -q >/dev/null || die "apt-get update failed"
 fi
@@ -57,14 +61,29 @@ trap 'rm -rf "$work"' EXIT
 
 # --- kernel -------------------------------------------------------------------
 # linux-image-amd64 is a metapackage: the image is its Depends (linux-image-<abi>-amd64).
-kpkg=$(apt-cache show --no-all-versions linux-image-amd64 |
-  sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*-amd64\).*/\1/p' | head -n 1)
-[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 to a kernel package (apt-get update?)"
-log "downloading $kpkg"
-# As root, apt warns that its _apt user cannot write to our private temp dir
-# and downloads as root instead: harmless, so the warning goes to the log.
-(cd "$work" && apt-get download -q "$kpkg" >/dev/null 2>"$work/download.log") ||
-  die "apt-get download $kpkg failed: $(tail -n 3 "$work/download.log")"
+resolve_kernel() {
+  kpkg=$(apt-cache show --no-all-versions linux-image-amd64 |
+    sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*-amd64\).*/\1/p' | head -n 1)
+  [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 to a kernel package (apt-get update?)"
+}
+# apt-get download writes to the current directory (a .deb already in
+# /var/cache/apt/archives is copied from there), so /var/cache/apt may be
+# read-only. As root, apt warns that its _apt user cannot write to our private
+# temp dir and downloads as root instead: harmless, so the warning goes to the log.
+download_kernel() {
+  log "downloading $kpkg"
+  (cd "$work" && apt-get download -q "$kpkg" >/dev/null 2>"$work/download.log")
+}
+resolve_kernel
+if ! download_kernel; then
+  # Lists older than the mirror name a .deb it no longer serves (404 once
+  # Debian ships the next kernel): refresh them once and resolve again.
+  [ "$(id -u)" = 0 ] || die "apt-get download $kpkg failed: $(tail -n 3 "$work/download.log")"
+  log "apt-get download $kpkg failed ($(tail -n 1 "$work/download.log")); apt-get update, then again"
+  apt-get update -q >/dev/null || die "apt-get update failed"
+  resolve_kernel
+  download_kernel || die "apt-get download $kpkg failed: $(tail -n 3 "$work/download.log")"
+fi
 deb=$(ls "$work"/linux-image-*.deb)
 dpkg-deb -x "$deb" "$work/kernel" || die "dpkg-deb -x $deb failed"
 vmlinuz=$(ls "$work"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1)
@@ -193,6 +212,7 @@ mkdir -p "$out"
 cp "$vmlinuz" "$out/vmlinuz"
 cat >"$out/guest.env" <<EOF
 KERNEL_PACKAGE=$kpkg
+KERNEL_DEB=${deb##*/}
 KERNEL_RELEASE=$release
 MODULES=$(cat "$root/lib/modules/order")
 EOF

@@ -13,7 +13,7 @@ import { cacheCoverage, compilePolicy } from '../src/compiler';
 import { activeRules, enabledGroups, parsePolicy } from '../src/policy';
 import type { ActiveRule } from '../src/policy';
 import { ensureGuest } from './lib/guest';
-import { QmpError } from './lib/qmp';
+import { FORK_REFUSED_BY_SPAWN_DENY, migrate } from './lib/qmp';
 import { GUEST_MARKER, LIBVIRT_SANDBOX, Vm, qemuBinary } from './lib/vm';
 
 const MIGRATE_URI = 'exec:cat > /dev/null';
@@ -131,32 +131,31 @@ async function main(): Promise<void> {
     if (status.get('Seccomp') !== '2') {
       throw new Error(`QEMU (pid ${vm.pid}) has Seccomp: ${status.get('Seccomp')}, not 2`);
     }
+    // Not just "a" filter: the kernel's copy must be the program compiled above.
+    const loaded = vm.loadedFilters().map((f) => f.hash.slice(0, 12));
+    if (loaded.length !== 1 || loaded[0] !== filter.hash.slice(0, 12)) {
+      throw new Error(
+        `QEMU's filters in the kernel (sha256 ${loaded.join(', ') || 'none'}) are not ours (${filter.hash.slice(0, 12)})`,
+      );
+    }
     say('launcher', launcherRecord(vm.stderr));
     say(
       'qemu',
-      `pid ${vm.pid} = the launcher's pid, now ${exe}; Seccomp: 2 (filter), NoNewPrivs: ${status.get('NoNewPrivs')}`,
+      `pid ${vm.pid} = the launcher's pid, now ${exe}; Seccomp: 2, NoNewPrivs: ${status.get('NoNewPrivs')}`,
     );
+    say('', `the kernel's filter on QEMU (PTRACE_SECCOMP_GET_FILTER): sha256 ${loaded[0]}, ours`);
     say('boot', `${marker}  (${seconds(Date.now() - vm.startedAt)}, TCG)`);
 
     const qmp = await vm.qmp();
-    let refusal: string;
-    try {
-      await qmp.execute('migrate', { uri: MIGRATE_URI });
-      // QEMU may accept the command and fail the migration afterwards.
-      const deadline = Date.now() + 60_000;
-      let s: { status?: string; 'error-desc'?: string };
-      do {
-        await new Promise((r) => setTimeout(r, 200));
-        s = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
-      } while ((s.status === 'setup' || s.status === 'active') && Date.now() < deadline);
-      if (s.status !== 'failed') {
-        throw new Error(`migrate ${MIGRATE_URI} was not refused under spawn=deny (${s.status})`);
-      }
-      refusal = `migration failed: ${s['error-desc'] ?? 'no reason given'}`;
-    } catch (err) {
-      if (!(err instanceof QmpError) || err.errorClass === undefined) throw err;
-      refusal = err.message.replace(/^QMP migrate: /, '');
+    const migration = await migrate(qmp, MIGRATE_URI, 60_000);
+    if (!FORK_REFUSED_BY_SPAWN_DENY.test(migration.reason)) {
+      throw new Error(
+        `migrate ${MIGRATE_URI} under spawn=deny: ${migration.status} (${migration.reason || 'no reason'}), ` +
+          `not the EPERM refusal of our filter`,
+      );
     }
+    const refusal =
+      migration.status === 'refused' ? migration.reason : `migration failed: ${migration.reason}`;
     const st = await qmp.execute<{ status: string }>('query-status');
     if (st.status !== 'running') throw new Error(`after the refusal the VM is ${st.status}`);
     const pong = await vm.ping();

@@ -1,10 +1,12 @@
 /**
  * The test guest (a Debian kernel + busybox initramfs, built by
- * scripts/build-guest.sh) and its cache in .cache/guest/<hash>/, where <hash>
- * is the build script's own hash: editing the script rebuilds the guest, and
- * the ts-jest tests and the compiled demo share one cache.
+ * scripts/build-guest.sh) and its cache in .cache/guest/<key>/, where <key>
+ * hashes everything the guest is made of: the build script, the host's
+ * busybox-static and the linux-image-amd64 that apt would pick. Editing the
+ * script or a package update rebuilds the guest, and the ts-jest tests and
+ * the compiled demo share one cache.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -139,37 +141,108 @@ function runBuild(script: string, outDir: string, logFile: string): Promise<void
   });
 }
 
+/** stdout of a quick query, '' when the command is missing or fails. */
+function query(cmd: string, args: readonly string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+
+const APT_LISTS = '/var/lib/apt/lists';
+
+/** Names, sizes and times of apt's package lists: apt-get update changes them. */
+function aptListsSignature(): string {
+  try {
+    return readdirSync(APT_LISTS)
+      .sort()
+      .map((name) => {
+        const st = statSync(join(APT_LISTS, name));
+        return `${name} ${st.size} ${st.mtimeMs}`;
+      })
+      .join('\n');
+  } catch {
+    return ''; // no apt here
+  }
+}
+
+/**
+ * linux-image-amd64's Version and Depends as apt resolves them now. apt-cache
+ * takes over a second where apt keeps no pkgcache.bin (Debian's container
+ * images), so the answer is remembered in `memoFile` for the same lists.
+ */
+function kernelCandidate(memoFile: string): string {
+  const lists = aptListsSignature();
+  try {
+    const memo = JSON.parse(readFileSync(memoFile, 'utf8')) as {
+      lists?: unknown;
+      kernel?: unknown;
+    };
+    if (memo.lists === lists && typeof memo.kernel === 'string') return memo.kernel;
+  } catch {
+    // no memo yet (or a torn one): ask apt
+  }
+  const kernel = query('apt-cache', ['show', '--no-all-versions', 'linux-image-amd64'])
+    .split('\n')
+    .filter((l) => /^(Version|Depends):/.test(l))
+    .join('; ');
+  if (lists && kernel) {
+    mkdirSync(dirname(memoFile), { recursive: true });
+    const tmp = `${memoFile}.${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ lists, kernel }));
+    renameSync(tmp, memoFile); // atomic: parallel workers never read half a file
+  }
+  return kernel;
+}
+
+/**
+ * The cache key: the build script plus the versions of the packages the
+ * guest is made of. Before the first build on a fresh machine the packages
+ * may be missing or the apt lists empty; the build fixes that, so the
+ * caller computes the key again afterwards and stores the guest under it.
+ */
+export function guestKey(script: string): string {
+  const busybox = query('dpkg-query', ['-W', '-f=${Version}', 'busybox-static']);
+  const kernel = kernelCandidate(join(repoRoot(), '.cache', 'guest', 'apt-kernel.json'));
+  return createHash('sha256')
+    .update(readFileSync(script))
+    .update(`\0busybox-static ${busybox}\0linux-image-amd64 ${kernel}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
 /**
  * Returns the guest, building it first when the cache has none for the
- * current build script. Old builds (other hashes) are removed.
+ * current key. Old builds (other keys) are removed.
  */
 export async function ensureGuest(
   opts: { timeoutMs?: number; onBuildStart?: () => void } = {},
 ): Promise<GuestImage> {
   const root = repoRoot();
   const script = join(root, 'scripts', 'build-guest.sh');
-  const hash = createHash('sha256').update(readFileSync(script)).digest('hex').slice(0, 16);
   const cacheDir = join(root, '.cache', 'guest');
-  const dir = join(cacheDir, hash);
-  const cached = imageAt(dir, false, 0);
+  const cached = imageAt(join(cacheDir, guestKey(script)), false, 0);
   if (cached) return cached;
   mkdirSync(cacheDir, { recursive: true });
   return withLock(join(cacheDir, 'build.lock'), opts.timeoutMs ?? 20 * 60_000, async () => {
-    const again = imageAt(dir, false, 0); // another worker built it while we waited
+    // Another worker may have built it while we waited (and installed packages).
+    const again = imageAt(join(cacheDir, guestKey(script)), false, 0);
     if (again) return again;
     opts.onBuildStart?.();
     const started = Date.now();
-    const tmp = join(cacheDir, `${hash}.tmp-${process.pid}`);
+    const tmp = join(cacheDir, `build.tmp-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });
+    // The build may install busybox-static or refresh apt's lists: key it after.
+    let key: string;
     try {
       await runBuild(script, tmp, join(cacheDir, 'build.log'));
-      rmSync(dir, { recursive: true, force: true });
-      renameSync(tmp, dir);
+      key = guestKey(script);
+      rmSync(join(cacheDir, key), { recursive: true, force: true });
+      renameSync(tmp, join(cacheDir, key));
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
+    const dir = join(cacheDir, key);
     for (const name of readdirSync(cacheDir)) {
-      if (/^[0-9a-f]{16}$/.test(name) && name !== hash) {
+      if (/^[0-9a-f]{16}$/.test(name) && name !== key) {
         rmSync(join(cacheDir, name), { recursive: true, force: true });
       }
     }

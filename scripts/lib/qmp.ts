@@ -279,3 +279,54 @@ export class QmpClient {
 function printable(path: string): string {
   return path.startsWith('\0') ? `@${path.slice(1)}` : path;
 }
+
+/** How an outgoing migration ended. */
+export interface MigrationOutcome {
+  /** 'refused': the migrate command itself failed; else query-migrate's final status. */
+  readonly status: string;
+  /** QEMU's words: the command's error, or query-migrate's error-desc. */
+  readonly reason: string;
+}
+
+/** query-migrate states that mean "not finished yet". */
+const MIGRATION_ONGOING = ['none', 'setup', 'active', 'device', 'pre-switchover', 'cancelling'];
+
+/**
+ * Runs `migrate` to `uri` and waits until the migration ends. QEMU may refuse
+ * the command outright or accept it and fail afterwards: both come back as an
+ * outcome, so a caller asserts on the reason. A lost connection (QEMU died)
+ * stays an error.
+ */
+export async function migrate(
+  qmp: QmpClient,
+  uri: string,
+  timeoutMs: number,
+): Promise<MigrationOutcome> {
+  try {
+    await qmp.execute('migrate', { uri });
+  } catch (err) {
+    if (err instanceof QmpError && err.errorClass !== undefined) {
+      return { status: 'refused', reason: err.message.replace(/^QMP migrate: /, '') };
+    }
+    throw err;
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
+    const status = s.status ?? 'none';
+    if (!MIGRATION_ONGOING.includes(status)) {
+      return { status, reason: s['error-desc'] ?? '' };
+    }
+    if (Date.now() > deadline) {
+      throw new QmpError(`migrate ${uri}: still ${status} after ${timeoutMs} ms`, 'migrate');
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * QEMU's words when the fork for an exec: migration fails with EPERM, the
+ * errno our spawn=deny answers. Unfiltered, the migration succeeds; under
+ * QEMU 7.2's own spawn=deny the fork kills the VM: only our filter says this.
+ */
+export const FORK_REFUSED_BY_SPAWN_DENY = /Failed to fork.*\(Operation not permitted\)/;

@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { GuestImage } from './guest';
 import { repoRoot } from './guest';
+import { readLoadedFilters, type LoadedFilter } from './loaded-filter';
 import { QmpClient } from './qmp';
 
 /** The marker the guest's /init prints once userspace runs. */
@@ -287,6 +288,11 @@ export class Vm {
       if (colon > 0) map.set(line.slice(0, colon), line.slice(colon + 1).trim());
     }
     return map;
+  }
+
+  /** The seccomp filters the kernel holds for QEMU's main thread, newest first (root only). */
+  loadedFilters(): LoadedFilter[] {
+    return readLoadedFilters(this.pid);
   }
 
   /** What /proc/<pid>/exe points to: QEMU's binary once the launcher exec'd it. */

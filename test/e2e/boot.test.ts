@@ -2,13 +2,16 @@
  * The guest boots through launcher/qemu-sandboxed under each policy an
  * operator is expected to use, and the filter is really on QEMU while it runs:
  * the launcher exec'd QEMU in place (same pid, /proc/<pid>/exe is QEMU), the
- * kernel reports seccomp mode 2, and the guest powers off with QEMU exiting 0.
+ * kernel reports seccomp mode 2 and holds exactly one filter, byte for byte
+ * the one this test compiles for the policy (read back with
+ * PTRACE_SECCOMP_GET_FILTER), and the guest powers off with QEMU exiting 0.
  */
 import {
   BOOT_TIMEOUT_MS,
   GUEST_MARKER,
   LIBVIRT_SANDBOX,
   bootOnce,
+  expectedFilterHashes,
   guest,
   killAllVms,
   realQemu,
@@ -95,6 +98,8 @@ describe('boot through launcher/qemu-sandboxed', () => {
     expect(r.vm.lines).toContain('QS-CHECKS-DONE failed=0');
     expect(r.vm.lines).toContain('QS-POWEROFF');
     expect({ exit: r.vm.describeExit(), why }).toEqual({ exit: 'exit 0', why });
+    // Ours, and only ours: not "a" filter (allow-all, another policy, QEMU's own).
+    expect(r.filterHashes).toEqual(expectedFilterHashes(c.sandbox));
     c.expect(r);
     process.stdout.write(
       `e2e boot [${c.name}] ${r.ms} ms, Seccomp=${r.seccomp} filters=${r.seccompFilters} NoNewPrivs=${r.noNewPrivs}\n`,

@@ -1,14 +1,20 @@
 /**
  * -daemonize -pidfile under the default policy, the way libvirt probes QEMU's
  * capabilities: the launcher's process (QEMU's parent after the exec) exits 0
- * once the daemon is ready, the daemon runs filtered, answers QMP on a unix
- * socket and quits cleanly.
+ * once the daemon is ready, the daemon runs under our filter (inherited across
+ * QEMU's fork), answers QMP on a unix socket and quits cleanly.
  */
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
-import { launcherPath, realQemu, requireLauncher } from '../helpers/guest';
+import {
+  expectedFilterHashes,
+  launcherPath,
+  readLoadedFilters,
+  realQemu,
+  requireLauncher,
+} from '../helpers/guest';
 import { QmpClient } from '../helpers/qmp';
 
 jest.setTimeout(120_000);
@@ -20,7 +26,11 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'qs-e2e-daemon-'));
 });
 afterAll(() => {
-  // Never leave a daemon behind, whatever failed.
+  // Never leave a daemon behind, whatever failed (even before we read its pid).
+  const pidfile = dir ? join(dir, 'qemu.pid') : '';
+  if (daemonPid === undefined && pidfile && existsSync(pidfile)) {
+    daemonPid = Number(readFileSync(pidfile, 'utf8').trim()) || undefined;
+  }
   if (daemonPid !== undefined && existsSync(`/proc/${daemonPid}`)) {
     process.kill(daemonPid, 'SIGKILL');
   }
@@ -63,6 +73,7 @@ it('libvirt-style capability probe with -daemonize', async () => {
   expect(readlinkSync(`/proc/${daemonPid}/exe`)).toBe(realQemu());
   const status = readFileSync(`/proc/${daemonPid}/status`, 'utf8');
   expect(status).toMatch(/^Seccomp:\s+2$/m);
+  expect(readLoadedFilters(daemonPid).map((f) => f.hash)).toEqual(expectedFilterHashes(undefined));
 
   const qmp = await QmpClient.connect(sock, { timeoutMs: 30_000 });
   expect(await qmp.execute('query-status')).toMatchObject({ status: 'prelaunch' });

@@ -40,6 +40,11 @@ it('shows the policy, the filter, the boot, a live refusal and a clean quit', as
   }
   expect(out).toMatch(/QEMU-SANDBOXED-GUEST-OK/);
   expect(out).toMatch(/Seccomp: 2/);
+  // The demo read QEMU's filter back from the kernel and found the compiled one.
+  const compiled = /^filter .* sha256 ([0-9a-f]{12});/m.exec(out)?.[1];
+  expect(compiled).toBeDefined();
+  expect(out).toContain(`(PTRACE_SECCOMP_GET_FILTER): sha256 ${compiled}, ours`);
+  expect(out).toMatch(/^refusal .*Failed to fork \(Operation not permitted\)$/m);
   expect(out).toMatch(/VM still running/);
   expect(out).toMatch(/^result +OK/m);
   // Short and legible: a screenful, no JSON walls.

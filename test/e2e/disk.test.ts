@@ -4,7 +4,7 @@
  * HMP savevm / info snapshots work through QMP. Both aio=threads and, when the
  * kernel allows it, aio=io_uring (our default policy must leave io_uring open).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
@@ -12,6 +12,7 @@ import {
   BOOT_TIMEOUT_MS,
   LIBVIRT_SANDBOX,
   Vm,
+  expectedFilterHashes,
   guest,
   killAllVms,
   requireLauncher,
@@ -72,6 +73,18 @@ function probeIoUring(img: string): UringProbe {
   };
 }
 
+/** How many io_uring instances the process holds (its anon_inode:[io_uring] descriptors). */
+function ioUringFds(pid: number): number {
+  const fds = readdirSync(`/proc/${pid}/fd`);
+  return fds.filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[io_uring]';
+    } catch {
+      return false; // closed meanwhile
+    }
+  }).length;
+}
+
 describe('qcow2 disk, savevm, under the full string', () => {
   it.each([['threads'], ['io_uring']])('aio=%s', async (aio) => {
     const img = createQcow2(`disk-${aio}.qcow2`);
@@ -100,7 +113,9 @@ describe('qcow2 disk, savevm, under the full string', () => {
         line: expect.stringMatching(/^QS-CHECK disk ok /),
         why: vm.context(),
       });
-      expect(vm.procStatus().get('Seccomp')).toBe('2');
+      expect(vm.loadedFilters().map((f) => f.hash)).toEqual(expectedFilterHashes(LIBVIRT_SANDBOX));
+      // The engine really in use: QEMU holds an io_uring instance only with aio=io_uring.
+      expect(ioUringFds(vm.pid) > 0).toBe(aio === 'io_uring');
       const qmp = await vm.qmp();
       expect(await qmp.hmp('savevm qs-snap', { timeoutMs: 120_000 })).toBe('');
       expect(await qmp.hmp('info snapshots')).toMatch(/qs-snap/);

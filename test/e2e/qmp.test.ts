@@ -12,44 +12,25 @@ import {
   BOOT_TIMEOUT_MS,
   LIBVIRT_SANDBOX,
   Vm,
+  expectedFilterHashes,
   guest,
   killAllVms,
   requireLauncher,
 } from '../helpers/guest';
-import { QmpError, type QmpClient } from '../helpers/qmp';
+import { FORK_REFUSED_BY_SPAWN_DENY, migrate, type QmpClient } from '../helpers/qmp';
 
 jest.setTimeout(BOOT_TIMEOUT_MS + 60_000);
 
 /** libvirt hands QEMU its monitor at an arbitrary number; 3 and 4 stay closed (a gap). */
 const QMP_FD = 5;
 const MIGRATE_URI = 'exec:cat > /dev/null';
+const SPAWN_ALLOW = 'on,obsolete=deny,elevateprivileges=deny,spawn=allow,resourcecontrol=deny';
 
 beforeAll(async () => {
   requireLauncher();
   await guest();
 }, 20 * 60_000);
 afterAll(() => killAllVms());
-
-interface MigrateStatus {
-  status?: string;
-  'error-desc'?: string;
-}
-
-/** Polls query-migrate until it leaves the active states. */
-async function migrationEnd(qmp: QmpClient, timeoutMs: number): Promise<MigrateStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await qmp.execute<MigrateStatus>('query-migrate');
-    if (
-      s.status !== undefined &&
-      !['setup', 'active', 'device', 'pre-switchover', 'cancelling'].includes(s.status)
-    ) {
-      return s;
-    }
-    if (Date.now() > deadline) throw new Error(`migration still ${s.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function startStayVm(sandbox: string): Promise<Vm> {
   const vm = await Vm.start({
@@ -75,9 +56,10 @@ describe('full string: QMP over an inherited socket, migrate exec: refused', () 
   }, BOOT_TIMEOUT_MS + 30_000);
   afterAll(() => vm?.kill());
 
-  it('keeps the listening socket at the same descriptor number', () => {
+  it('keeps the listening socket at the same descriptor number, under our filter', () => {
     expect(readlinkSync(`/proc/${vm.pid}/fd/${QMP_FD}`)).toMatch(/^socket:\[\d+\]$/);
     expect(vm.procStatus().get('Seccomp')).toBe('2');
+    expect(vm.loadedFilters().map((f) => f.hash)).toEqual(expectedFilterHashes(LIBVIRT_SANDBOX));
   });
 
   it('qmp_capabilities, query-status, human-monitor-command info status', async () => {
@@ -88,24 +70,16 @@ describe('full string: QMP over an inherited socket, migrate exec: refused', () 
   });
 
   it('migrate exec: fails cleanly under spawn=deny and the VM keeps running', async () => {
-    let refused = '';
-    try {
-      await qmp.execute('migrate', { uri: MIGRATE_URI });
-      const end = await migrationEnd(qmp, 60_000);
-      expect(end.status).toBe('failed');
-      refused = `migration ${end.status}: ${end['error-desc'] ?? ''}`;
-    } catch (err) {
-      if (!(err instanceof QmpError) || err.errorClass === undefined) {
-        throw new Error(
-          `QMP connection lost instead of a clean refusal: ${String(err)}${vm.context()}`,
-        );
-      }
-      refused = err.message;
-    }
+    const outcome = await migrate(qmp, MIGRATE_URI, 60_000).catch((err: unknown) => {
+      throw new Error(`no clean refusal: ${String(err)}${vm.context()}`);
+    });
+    // Refused (or failed), and by us: EPERM on the fork, nothing else.
+    expect(outcome.status).toMatch(/^(refused|failed)$/);
+    expect(outcome.reason).toMatch(FORK_REFUSED_BY_SPAWN_DENY);
     expect(vm.exit).toBeUndefined(); // not killed
     expect(await qmp.execute('query-status')).toMatchObject({ status: 'running' });
     await vm.ping(); // the guest's vCPU still runs and answers
-    process.stdout.write(`e2e migrate under spawn=deny refused: ${refused}\n`);
+    process.stdout.write(`e2e migrate under spawn=deny: ${outcome.status}: ${outcome.reason}\n`);
   });
 
   it('quit is clean', async () => {
@@ -117,13 +91,12 @@ describe('full string: QMP over an inherited socket, migrate exec: refused', () 
 
 describe('spawn=allow: the same migration succeeds', () => {
   it('migrate exec: completes', async () => {
-    const vm = await startStayVm(
-      'on,obsolete=deny,elevateprivileges=deny,spawn=allow,resourcecontrol=deny',
-    );
+    const vm = await startStayVm(SPAWN_ALLOW);
     try {
+      // Still under our filter: only the spawn group differs.
+      expect(vm.loadedFilters().map((f) => f.hash)).toEqual(expectedFilterHashes(SPAWN_ALLOW));
       const qmp = await vm.qmp();
-      await qmp.execute('migrate', { uri: MIGRATE_URI });
-      const end = await migrationEnd(qmp, 120_000);
+      const end = await migrate(qmp, MIGRATE_URI, 120_000);
       expect({ end, why: vm.context() }).toMatchObject({ end: { status: 'completed' } });
       // After an outgoing migration QEMU keeps the source paused.
       expect(await qmp.execute('query-status')).toMatchObject({ status: 'postmigrate' });

@@ -9,6 +9,7 @@ import {
   LIBVIRT_SANDBOX,
   Vm,
   bootOnce,
+  expectedFilterHashes,
   guest,
   killAllVms,
   outcome,
@@ -36,9 +37,18 @@ describe('launcher vs QEMU -sandbox, same string', () => {
     expect(ours.vm.describeExit()).toBe(qemus.vm.describeExit());
     expect(ours.vm.describeExit()).toBe('exit 0');
     expect(outcome(ours)).toContain('QS-CHECKS-DONE failed=0');
-    // Both are filtered the same way as far as the kernel's mode goes.
+    // Both are filtered the same way as far as the kernel's mode goes...
     expect(ours.seccomp).toBe(sandbox === 'off' ? '0' : '2');
     expect(qemus.seccomp).toBe(sandbox === 'off' ? '0' : '2');
+    // ...but by different programs: ours under the launcher, QEMU's own under
+    // QEMU (which also shows the filter comparison tells them apart).
+    const ourHashes = expectedFilterHashes(sandbox);
+    expect(ours.filterHashes).toEqual(ourHashes);
+    if (sandbox === 'off') expect(qemus.filterHashes).toEqual([]);
+    else {
+      expect(qemus.filterHashes.length).toBeGreaterThanOrEqual(1);
+      expect(qemus.filterHashes).not.toContain(ourHashes[0]);
+    }
     process.stdout.write(
       `e2e side-by-side [-sandbox ${sandbox}] launcher ${ours.ms} ms, qemu ${qemus.ms} ms\n`,
     );

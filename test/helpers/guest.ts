@@ -4,6 +4,9 @@
  * VM code lives in scripts/lib (the demo uses it too).
  */
 import { existsSync, realpathSync } from 'node:fs';
+import { detectHostAbi } from '../../src/arch';
+import { compilePolicy } from '../../src/compiler';
+import { parsePolicy } from '../../src/policy';
 import type { GuestImage } from '../../scripts/lib/guest';
 import { ensureGuest } from '../../scripts/lib/guest';
 import { Vm, launcherPath, qemuBinary, type VmSpec } from '../../scripts/lib/vm';
@@ -20,6 +23,7 @@ export {
   qemuBinary,
 } from '../../scripts/lib/vm';
 export type { VmExit, VmSpec } from '../../scripts/lib/vm';
+export { readLoadedFilters } from '../../scripts/lib/loaded-filter';
 
 /** Generous: 2 cores are shared, and TCG boots take 5-10 s when they are idle. */
 export const BOOT_TIMEOUT_MS = 150_000;
@@ -50,6 +54,8 @@ export interface BootRecord {
   /** /proc/<pid>/status while the guest ran. */
   readonly seccomp: string | undefined;
   readonly seccompFilters: string | undefined;
+  /** sha256 of each filter the kernel holds for QEMU, newest first (PTRACE_SECCOMP_GET_FILTER). */
+  readonly filterHashes: readonly string[];
   readonly noNewPrivs: string | undefined;
   /** /proc/<pid>/exe while it ran (the real QEMU binary after the exec). */
   readonly exe: string;
@@ -72,12 +78,14 @@ export async function bootOnce(spec: Omit<VmSpec, 'guest' | 'mode'>): Promise<Bo
     const status = vm.procStatus();
     const exe = vm.exe();
     const cmdline = vm.cmdline();
+    const filterHashes = vm.loadedFilters().map((f) => f.hash);
     vm.send('qs-stop');
     const exit = await vm.waitExit(60_000);
     return {
       vm,
       seccomp: status.get('Seccomp'),
       seccompFilters: status.get('Seccomp_filters'),
+      filterHashes,
       noNewPrivs: status.get('NoNewPrivs'),
       exe,
       cmdline,
@@ -88,6 +96,18 @@ export async function bootOnce(spec: Omit<VmSpec, 'guest' | 'mode'>): Promise<Bo
   } finally {
     vm.kill();
   }
+}
+
+/**
+ * The hashes of the filters the launcher must leave on QEMU for `sandbox`
+ * (undefined: no -sandbox argument, the built-in default "on"), compiled here
+ * independently of the launcher: none for "off", else exactly ours. Compared
+ * with what the kernel holds, this catches a launcher that ran QEMU under no
+ * filter, an allow-all filter, another policy, or QEMU's own -sandbox.
+ */
+export function expectedFilterHashes(sandbox: string | undefined): string[] {
+  const policy = parsePolicy(sandbox ?? 'on');
+  return policy.enable ? [compilePolicy(policy, detectHostAbi()).hash] : [];
 }
 
 /** QEMU's binary as /proc/<pid>/exe shows it (symlinks resolved). */

@@ -1,3 +1,9 @@
 /** The QMP client lives in scripts/lib (the demo needs it too); tests import it from here. */
-export { QmpClient, QmpError } from '../../scripts/lib/qmp';
-export type { Json, JsonObject, QmpEvent, QmpGreeting } from '../../scripts/lib/qmp';
+export { FORK_REFUSED_BY_SPAWN_DENY, QmpClient, QmpError, migrate } from '../../scripts/lib/qmp';
+export type {
+  Json,
+  JsonObject,
+  MigrationOutcome,
+  QmpEvent,
+  QmpGreeting,
+} from '../../scripts/lib/qmp';

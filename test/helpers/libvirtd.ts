@@ -2,12 +2,15 @@
  * A real libvirtd (system mode, as root) for the libvirt e2e test, private to
  * the test: it runs in its own mount namespace where /etc/libvirt,
  * /run/libvirt, /var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt and
- * /etc/qemu-sandboxed are bind mounts of a temporary directory. So the daemon uses exactly the paths
- * it uses in production (closest to what operators run), yet reads our
- * qemu.conf, never touches a libvirt the host may run, and leaves nothing
- * behind but the empty mount points. The test reaches it through the socket
- * in that directory (qemu:///system?socket=...), and reads the domain log,
- * pid file and status XML there.
+ * /etc/qemu-sandboxed are bind mounts of a temporary directory. So the daemon
+ * uses exactly the paths it uses in production (closest to what operators
+ * run), yet reads our qemu.conf and never touches a libvirt the host may run.
+ * It leaves on the host only the users and groups of ensureUsers(): stop()
+ * (or, when the test process dies first, the watchdog) removes the daemons,
+ * the domains' QEMUs, the temporary directory and the mount points start()
+ * had to create. The test reaches it through the socket in that directory
+ * (qemu:///system?socket=...), and reads the domain log, pid file and status
+ * XML there.
  *
  * Also here: the guest's ACPI add-on. libvirt's `virsh shutdown` asks the
  * guest to power off through ACPI; the busybox test guest has no ACPI
@@ -32,6 +35,7 @@ import {
   rmdirSync,
   writeFileSync,
 } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import execa from 'execa';
 import type { GuestImage } from '../../scripts/lib/guest';
@@ -129,7 +133,9 @@ export function requireLibvirt(): void {
  * libvirt-qemu and libvirt-qemu) while it initialises the QEMU driver, before
  * it reads qemu.conf, and refuses to start when they do not exist.
  * libvirt-daemon-system creates them (plus kvm) on a normal install; a CI
- * machine with only libvirt-daemon has none. Made the way its postinst does.
+ * machine with only libvirt-daemon has none. Made the way its postinst does,
+ * and left in place afterwards, as that package would: later runs (and a
+ * libvirt-daemon-system installed later) find them and change nothing.
  */
 function ensureUsers(): void {
   const has = (db: string, name: string): boolean =>
@@ -205,8 +211,33 @@ async function waitFor(
   }
 }
 
-const running = new Set<Libvirtd>();
-let exitHook = false;
+/**
+ * The last resort when the test process dies before stop() ran (SIGKILL, a
+ * crash, Ctrl-C, a jest worker force-exited): a detached sh whose stdin is a
+ * pipe from this process. stop() writes a line when it has cleaned up; EOF
+ * without that line means this process is gone, and the watchdog kills the
+ * daemons and the domains' QEMUs and removes what start() created. (A
+ * process.on('exit') hook cannot do this: jest runs test code with a copy of
+ * `process` whose events never fire.)
+ * Arguments: the private dir, libvirtd's pid, the mount points start() created.
+ */
+const WATCHDOG = `dir=$1 daemon=$2
+shift 2
+if read -r _; then exit 0; fi
+# Only real pids: "kill 0" would signal the watchdog's own process group.
+kill1() { [ "$1" -gt 1 ] 2>/dev/null && kill -KILL "$1" 2>/dev/null; }
+kill1 "$daemon"
+for f in "$dir"/run/qemu/*.pid "$dir"/run/virtlogd.pid; do
+  [ -f "$f" ] && kill1 "$(cat "$f")"
+done
+sleep 1
+[ "\${QS_KEEP_LIBVIRT_DIR:-}" = 1 ] || rm -rf "$dir"
+for m in "$@"; do rmdir "$m" 2>/dev/null; done
+exit 0
+`;
+
+/** virsh calls made while stopping: short, so stop() fits in an afterAll hook's time. */
+const STOP_VIRSH_TIMEOUT_MS = 15_000;
 
 export interface VirshResult {
   readonly command: string;
@@ -226,6 +257,7 @@ export class Libvirtd {
     private readonly child: ChildProcess,
     private readonly createdMountPoints: readonly string[],
     private readonly exited: Promise<void>,
+    private readonly watchdog: ChildProcess,
   ) {
     this.uri = `qemu:///system?socket=${join(dir, 'run', 'libvirt-sock')}`;
   }
@@ -258,15 +290,18 @@ export class Libvirtd {
     );
     closeSync(out);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const daemon = new Libvirtd(dir, child, created, exited);
-    running.add(daemon);
-    if (!exitHook) {
-      exitHook = true;
-      // A killed jest worker must not leave daemons or VMs behind.
-      process.once('exit', () => {
-        for (const d of running) d.killNow();
-      });
-    }
+    const watchdog = spawn(
+      'sh',
+      ['-c', WATCHDOG, 'qs-libvirtd-watchdog', dir, String(child.pid ?? 0), ...created],
+      { stdio: ['pipe', 'ignore', 'ignore'], detached: true },
+    );
+    // Neither the watchdog nor its pipe may keep jest's process alive.
+    watchdog.unref();
+    (watchdog.stdin as Socket | null)?.unref();
+    watchdog.stdin?.on('error', () => {
+      // The watchdog is gone (killed from outside): nothing to tell it.
+    });
+    const daemon = new Libvirtd(dir, child, created, exited, watchdog);
     try {
       await waitFor('libvirtd to accept connections', opts.timeoutMs ?? 60_000, async () => {
         if (child.exitCode !== null || child.signalCode !== null) {
@@ -286,7 +321,11 @@ export class Libvirtd {
 
   /** Runs virsh against this daemon; never throws on a non-zero exit. */
   async virsh(...args: string[]): Promise<VirshResult> {
-    const r = await execa('virsh', ['-c', this.uri, ...args], { reject: false, timeout: 120_000 });
+    return this.virshWithin(120_000, args);
+  }
+
+  private async virshWithin(timeout: number, args: readonly string[]): Promise<VirshResult> {
+    const r = await execa('virsh', ['-c', this.uri, ...args], { reject: false, timeout });
     return {
       command: `virsh ${args.join(' ')}`,
       exitCode: r.exitCode ?? -1,
@@ -371,9 +410,9 @@ export class Libvirtd {
     this.stopped = true;
     try {
       if (this.child.exitCode === null && this.child.signalCode === null) {
-        const list = await this.virsh('list', '--name');
+        const list = await this.virshWithin(STOP_VIRSH_TIMEOUT_MS, ['list', '--name']);
         for (const name of list.stdout.split('\n').map((s) => s.trim())) {
-          if (name !== '') await this.virsh('destroy', name);
+          if (name !== '') await this.virshWithin(STOP_VIRSH_TIMEOUT_MS, ['destroy', name]);
         }
       }
     } finally {
@@ -385,16 +424,10 @@ export class Libvirtd {
       for (const pid of [...(virtlogd ? [virtlogd] : []), ...qemu]) this.killPid(pid, 'SIGTERM');
       await sleep(500);
       for (const pid of [...(virtlogd ? [virtlogd] : []), ...qemu]) this.killPid(pid, 'SIGKILL');
-      running.delete(this);
       this.cleanup();
+      // Cleaned up: the watchdog may go.
+      this.watchdog.stdin?.end('stopped\n');
     }
-  }
-
-  /** Synchronous last resort from the process exit hook. */
-  private killNow(): void {
-    const pids = [this.child.pid, readPid(this.path('run', 'virtlogd.pid')), ...this.qemuPids()];
-    for (const pid of pids) if (pid !== undefined) this.killPid(pid, 'SIGKILL');
-    this.cleanup();
   }
 
   private killPid(pid: number, signal: NodeJS.Signals): void {

@@ -129,10 +129,31 @@ test('the run stage installs the QEMU packages setup.sh installs for the tests',
   for (const p of pkgs) expect(setupPkgs).toContain(p);
 });
 
-test('runs as a non-root user, with the installed launcher as the entry point', () => {
+test('the build stage has the toolchain node-gyp needs for the native addons npm ci builds', () => {
+  // npm ci compiles every dependency with a binding.gyp (@2060.io/ffi-napi,
+  // @2060.io/ref-napi: node-gyp-build finds no prebuilt binary for them), and
+  // the slim Node image has no compiler.
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean }>;
+  };
+  const native = Object.entries(lock.packages)
+    .filter(([p, meta]) => p.startsWith('node_modules/') && meta.dev !== true)
+    .map(([p]) => p)
+    .filter((p) => existsSync(join(root, p, 'binding.gyp')));
+  expect(native).toContain('node_modules/@2060.io/ffi-napi');
+  const pkgs = aptPackages(commandsOf(0));
+  for (const tool of ['python3', 'make', 'g++']) expect(pkgs).toContain(tool);
+});
+
+test('runs as a non-root user that the run stage creates, with the installed launcher as the entry point', () => {
   const users = instructions.filter((i) => i.stage === last && i.keyword === 'USER');
   expect(users).toHaveLength(1);
   expect(users[0].args).not.toMatch(/^(root|0)(:|$)/);
+  // A named user must exist in the image, or `docker run` fails ("unable to find user").
+  const name = users[0].args.split(':')[0];
+  if (!/^\d+$/.test(name)) {
+    expect(commandsOf(last).some((c) => new RegExp(`^useradd .*\\s${name}$`).test(c))).toBe(true);
+  }
   const entry = instructions.filter((i) => i.stage === last && i.keyword === 'ENTRYPOINT');
   expect(entry).toHaveLength(1);
   expect(JSON.parse(entry[0].args)).toEqual(['/usr/local/bin/qemu-sandboxed']);

@@ -6,14 +6,22 @@
  * --uninstall puts the prefix back as it was.
  */
 import {
+  accessSync,
+  closeSync,
+  constants,
+  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  openSync,
+  readSync,
   readlinkSync,
   rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,20 +49,39 @@ function snapshot(dir: string): string[] {
   return out.sort();
 }
 
-/** The QEMU targets the script should find: qemu-system-<target> executables on PATH. */
-function qemuTargets(): string[] {
+/** Whether a file starts with the ELF magic (a program, not a "#!" script). */
+function isElf(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The QEMU targets the script should link: the first qemu-system-<target> on
+ * PATH for each target, when it is a program (Debian's qemu-system-i386 is a
+ * script wrapper, whose own exec of QEMU spawn=deny would refuse).
+ */
+function qemuTargets(path = process.env.PATH ?? ''): string[] {
+  const seen = new Set<string>();
   const targets = new Set<string>();
-  for (const dir of (process.env.PATH ?? '').split(':')) {
+  for (const dir of path.split(':')) {
     if (!dir || !existsSync(dir)) continue;
     for (const name of readdirSync(dir)) {
       const m = /^qemu-system-(.+)$/.exec(name);
-      if (!m || m[1].endsWith('-sandboxed') || m[1].includes('.')) continue;
+      if (!m || m[1].endsWith('-sandboxed') || m[1].includes('.') || seen.has(m[1])) continue;
+      const file = join(dir, name);
       try {
-        if (lstatSync(join(dir, name)).isDirectory()) continue;
+        if (!statSync(file).isFile()) continue;
+        accessSync(file, constants.X_OK);
       } catch {
         continue;
       }
-      targets.add(m[1]);
+      seen.add(m[1]);
+      if (isElf(file)) targets.add(m[1]);
     }
   }
   return [...targets].sort();
@@ -62,6 +89,22 @@ function qemuTargets(): string[] {
 
 function install(...args: string[]): execa.ExecaSyncReturnValue {
   return execa.sync('sh', [script, ...args], { reject: false });
+}
+
+/** scripts/install with another PATH (where it looks for QEMU targets). */
+function installWithPath(path: string, ...args: string[]): execa.ExecaSyncReturnValue {
+  return execa.sync('sh', [script, ...args], {
+    reject: false,
+    env: { ...process.env, PATH: path },
+  });
+}
+
+function requireBuild(): void {
+  if (!existsSync(join(root, 'dist', 'launcher', 'main.js'))) {
+    throw new Error(
+      'dist/launcher/main.js is missing: npm run build first (scripts/install copies the build)',
+    );
+  }
 }
 
 let base = '';
@@ -73,11 +116,7 @@ afterEach(() => {
 });
 
 test('installs the package, the commands and the per-target links, and uninstalls exactly them', () => {
-  if (!existsSync(join(root, 'dist', 'launcher', 'main.js'))) {
-    throw new Error(
-      'dist/launcher/main.js is missing: npm run build first (scripts/install copies the build)',
-    );
-  }
+  requireBuild();
   const targets = qemuTargets();
   if (!targets.includes('x86_64'))
     throw new Error('qemu-system-x86_64 is not on PATH (npm run setup)');
@@ -179,4 +218,85 @@ test('--bindir and --libdir place the parts separately; the manifest lives with 
   const un = install('--uninstall', '--libdir', libdir);
   expect(un.exitCode).toBe(0);
   expect(snapshot(base)).toEqual([]);
+});
+
+test('never deletes an existing LIBDIR it did not install (LIBDIR is replaced whole)', () => {
+  requireBuild();
+  // The mistake this guards against: --libdir /usr/local/lib instead of its
+  // qemu-sandboxed subdirectory would otherwise wipe /usr/local/lib.
+  const libdir = join(base, 'lib');
+  mkdirSync(libdir);
+  writeFileSync(join(libdir, 'someone-elses-file'), 'x');
+  const before = snapshot(base);
+  const r = install('--bindir', join(base, 'bin'), '--libdir', libdir);
+  expect(r.stderr).toMatch(
+    /lib exists and was not installed by this script \(no .*install-manifest\)/,
+  );
+  expect(r.exitCode).toBe(1);
+  expect(snapshot(base)).toEqual(before);
+});
+
+test('links QEMU programs on PATH, the first of each name, and skips script wrappers with the reason', () => {
+  requireBuild();
+  // qemu-system-wrapped: a "#!" wrapper like Debian's qemu-system-i386, which
+  // execs the real QEMU itself; under spawn=deny that second exec fails.
+  // qemu-system-linked: a symlink to a real QEMU program counts as one.
+  // qemu-system-shadowed: a program, but a wrapper of that name comes first
+  // on PATH, and the launcher would run the first one.
+  const fake = join(base, 'fake-bin');
+  const later = join(base, 'later-bin');
+  mkdirSync(fake);
+  mkdirSync(later);
+  const wrapper = '#!/bin/sh\nexec /usr/bin/qemu-system-x86_64 "$@"\n';
+  writeFileSync(join(fake, 'qemu-system-wrapped'), wrapper, { mode: 0o755 });
+  writeFileSync(join(fake, 'qemu-system-shadowed'), wrapper, { mode: 0o755 });
+  const real = execa.sync('sh', ['-c', 'command -v qemu-system-x86_64']).stdout.trim();
+  symlinkSync(real, join(fake, 'qemu-system-linked'));
+  symlinkSync(real, join(later, 'qemu-system-shadowed'));
+  const path = `${fake}:${process.env.PATH ?? ''}:${later}`;
+  const expected = qemuTargets(path);
+  expect(expected).toContain('linked');
+  expect(expected).not.toContain('wrapped');
+  expect(expected).not.toContain('shadowed');
+
+  const prefix = join(base, 'prefix');
+  const r = installWithPath(path, '--prefix', prefix);
+  expect(r.exitCode).toBe(0);
+  const links = readdirSync(join(prefix, 'bin'))
+    .map((n) => /^qemu-system-(.+)-sandboxed$/.exec(n)?.[1])
+    .filter((t): t is string => t !== undefined)
+    .sort();
+  expect(links).toEqual(expected);
+  expect(r.stderr).toContain(
+    `no qemu-system-wrapped-sandboxed: ${join(fake, 'qemu-system-wrapped')} is a script`,
+  );
+  expect(r.stderr).toContain(
+    `no qemu-system-shadowed-sandboxed: ${join(fake, 'qemu-system-shadowed')} is a script`,
+  );
+  // The link runs the program it names: qemu-system-linked, a real QEMU.
+  const v = execa.sync(join(prefix, 'bin', 'qemu-system-linked-sandboxed'), ['-version'], {
+    reject: false,
+    env: { PATH: path, QEMU_SANDBOXED_LOG_LEVEL: 'silent' },
+  });
+  expect(`${v.stdout}${v.stderr}`).toMatch(/QEMU emulator version \d/);
+  expect(v.exitCode).toBe(0);
+  expect(install('--uninstall', '--prefix', prefix).exitCode).toBe(0);
+  expect(existsSync(prefix)).toBe(false);
+});
+
+test('from a checkout that was not built, says what to run and installs nothing', () => {
+  // A copy of the script in a checkout-like tree with no dist/ (a fresh clone).
+  const checkout = join(base, 'checkout');
+  mkdirSync(join(checkout, 'scripts'), { recursive: true });
+  copyFileSync(script, join(checkout, 'scripts', 'install'));
+  copyFileSync(join(root, 'package.json'), join(checkout, 'package.json'));
+  const prefix = join(base, 'prefix');
+  const r = execa.sync('sh', [join(checkout, 'scripts', 'install'), '--prefix', prefix], {
+    reject: false,
+  });
+  expect(r.exitCode).toBe(1);
+  expect(r.stderr).toMatch(
+    /^install: error: .*\/checkout\/dist\/launcher\/main\.js is missing: build the checkout first \(npm ci && npm run build\)$/m,
+  );
+  expect(existsSync(prefix)).toBe(false);
 });

@@ -63,8 +63,10 @@ function load(): NonNullable<typeof lib> {
 }
 
 /**
- * The filters attached to thread `pid`, newest first (index 0 is the last one
- * loaded; an empty list when it has none). Throws with the reason when the
+ * The filters attached to thread `pid`, oldest first: the kernel's
+ * get_nth_filter() counts PTRACE_SECCOMP_GET_FILTER's index from the first
+ * filter installed (checked here: the launcher's filter is #0, the one QEMU's
+ * own -sandbox stacks on it is #1). An empty list when it has none. Throws with the reason when the
  * kernel refuses (not root, no such process).
  */
 export function readLoadedFilters(pid: number): LoadedFilter[] {

@@ -13,6 +13,7 @@ import type { GuestImage } from './guest';
 import { repoRoot } from './guest';
 import { readLoadedFilters, type LoadedFilter } from './loaded-filter';
 import { QmpClient } from './qmp';
+import { KILL_PID_SCRIPT, Watchdog } from './watchdog';
 
 /** The marker the guest's /init prints once userspace runs. */
 export const GUEST_MARKER = 'QEMU-SANDBOXED-GUEST-OK';
@@ -142,11 +143,14 @@ export class Vm {
     readonly argv: readonly string[],
     private readonly child: ChildProcess,
     private readonly qmpAddress: string | undefined,
+    watchdog: Watchdog,
   ) {
     this.exited = new Promise<VmExit>((resolve) => {
       child.on('exit', (code, signal) => {
         this.exitValue = { code, signal };
         live.delete(this);
+        // Reaped: its pid may be reused, so the watchdog must not kill it any more.
+        watchdog.release();
         resolve(this.exitValue);
       });
     });
@@ -195,7 +199,11 @@ export class Vm {
       child.once('spawn', () => resolve());
       child.once('error', (err) => reject(new Error(`cannot start ${binary}: ${err.message}`)));
     });
-    const vm = new Vm(spec, [binary, ...argv], child, address);
+    // killAllVms below covers a normal exit of a plain node process (the demo);
+    // the watchdog covers the rest: inside jest, whose `process` copy never
+    // emits 'exit', and a test process killed by a signal (SIGKILL included).
+    const watchdog = Watchdog.start(KILL_PID_SCRIPT, 'qs-vm-watchdog', [String(child.pid)]);
+    const vm = new Vm(spec, [binary, ...argv], child, address, watchdog);
     live.add(vm);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -290,7 +298,10 @@ export class Vm {
     return map;
   }
 
-  /** The seccomp filters the kernel holds for QEMU's main thread, newest first (root only). */
+  /**
+   * The seccomp filters the kernel holds for QEMU's main thread (root only),
+   * oldest first: with a delegated group, ours then QEMU's own.
+   */
   loadedFilters(): LoadedFilter[] {
     return readLoadedFilters(this.pid);
   }

@@ -29,8 +29,10 @@ import { join } from 'node:path';
 import execa from 'execa';
 import {
   LIBVIRT_SANDBOX,
+  expectedFilterHashes,
   guest,
   qemuBinary,
+  readLoadedFilters,
   repoRoot,
   requireLauncher,
   type GuestImage,
@@ -338,6 +340,28 @@ describe('a domain with the launcher as <emulator>', () => {
     // QEMU's own -sandbox (qemuSandbox): libvirt's string itself never
     // reaches QEMU, so QEMU adds no filter of its own for it.
     expect(Number(status.get('Seccomp_filters'))).toBe(rec.qemuSandbox ? 2 : 1);
+    // Which programs, byte for byte, against filters compiled here apart from
+    // the launcher: "Seccomp: 2" alone would also pass for an allow-all filter
+    // or QEMU's own. A `-object thread-context` (libvirt adds one for some
+    // memory setups) makes the launcher compile ours without resourcecontrol
+    // and delegate that group to QEMU's -sandbox, which QEMU stacks on ours
+    // after creating its thread contexts (launcher/delegation.ts).
+    // PTRACE_SECCOMP_GET_FILTER's index 0 is the oldest filter (seen on this
+    // kernel: the launcher's, whose hash it logs, comes first).
+    const threadContext = cmdline.some((a) => a.includes('thread-context'));
+    expect(Boolean(rec.qemuSandbox)).toBe(threadContext);
+    const hashes = readLoadedFilters(pid).map((f) => f.hash);
+    note(`# (filters on QEMU, oldest first: ${hashes.map((h) => h.slice(0, 12)).join(', ')})`);
+    if (!threadContext) {
+      expect(hashes).toEqual(expectedFilterHashes(LIBVIRT_SANDBOX));
+    } else {
+      const ours = expectedFilterHashes(
+        LIBVIRT_SANDBOX.replace('resourcecontrol=deny', 'resourcecontrol=allow'),
+      );
+      expect(hashes).toHaveLength(2);
+      expect(hashes[0]).toBe(ours[0]); // loaded by the launcher before execve
+      expect(hashes[1]).not.toBe(ours[0]); // QEMU's own, on top
+    }
     expect(realpathSync(String(rec.binary))).toBe(realpathSync(qemuBinary()));
     // Chosen by the name libvirt invoked: qemu-system-x86_64-sandboxed.
     expect(rec.binarySource).toBe('invoked-name');

@@ -35,11 +35,11 @@ import {
   rmdirSync,
   writeFileSync,
 } from 'node:fs';
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import execa from 'execa';
 import type { GuestImage } from '../../scripts/lib/guest';
 import { repoRoot } from '../../scripts/lib/guest';
+import { Watchdog } from '../../scripts/lib/watchdog';
 
 /** Directories libvirtd uses in system mode, each replaced by a private one. */
 const MOUNTS: ReadonlyArray<readonly [host: string, sub: string]> = [
@@ -212,13 +212,10 @@ async function waitFor(
 }
 
 /**
- * The last resort when the test process dies before stop() ran (SIGKILL, a
- * crash, Ctrl-C, a jest worker force-exited): a detached sh whose stdin is a
- * pipe from this process. stop() writes a line when it has cleaned up; EOF
- * without that line means this process is gone, and the watchdog kills the
- * daemons and the domains' QEMUs and removes what start() created. (A
- * process.on('exit') hook cannot do this: jest runs test code with a copy of
- * `process` whose events never fire.)
+ * The last resort when the test process dies before stop() ran (see
+ * scripts/lib/watchdog.ts): stop() releases it once it has cleaned up;
+ * otherwise it kills the daemons and the domains' QEMUs and removes what
+ * start() created.
  * Arguments: the private dir, libvirtd's pid, the mount points start() created.
  */
 const WATCHDOG = `dir=$1 daemon=$2
@@ -257,7 +254,7 @@ export class Libvirtd {
     private readonly child: ChildProcess,
     private readonly createdMountPoints: readonly string[],
     private readonly exited: Promise<void>,
-    private readonly watchdog: ChildProcess,
+    private readonly watchdog: Watchdog,
   ) {
     this.uri = `qemu:///system?socket=${join(dir, 'run', 'libvirt-sock')}`;
   }
@@ -290,17 +287,11 @@ export class Libvirtd {
     );
     closeSync(out);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const watchdog = spawn(
-      'sh',
-      ['-c', WATCHDOG, 'qs-libvirtd-watchdog', dir, String(child.pid ?? 0), ...created],
-      { stdio: ['pipe', 'ignore', 'ignore'], detached: true },
-    );
-    // Neither the watchdog nor its pipe may keep jest's process alive.
-    watchdog.unref();
-    (watchdog.stdin as Socket | null)?.unref();
-    watchdog.stdin?.on('error', () => {
-      // The watchdog is gone (killed from outside): nothing to tell it.
-    });
+    const watchdog = Watchdog.start(WATCHDOG, 'qs-libvirtd-watchdog', [
+      dir,
+      String(child.pid ?? 0),
+      ...created,
+    ]);
     const daemon = new Libvirtd(dir, child, created, exited, watchdog);
     try {
       await waitFor('libvirtd to accept connections', opts.timeoutMs ?? 60_000, async () => {
@@ -426,7 +417,7 @@ export class Libvirtd {
       for (const pid of [...(virtlogd ? [virtlogd] : []), ...qemu]) this.killPid(pid, 'SIGKILL');
       this.cleanup();
       // Cleaned up: the watchdog may go.
-      this.watchdog.stdin?.end('stopped\n');
+      this.watchdog.release();
     }
   }
 

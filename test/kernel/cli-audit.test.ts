@@ -14,14 +14,14 @@
  * uses a fresh comm, and we retry after the 5 s window, a bounded number of
  * times, then fail naming the rate limit.
  */
-import { closeSync, existsSync, mkdtempSync, openSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
 import type { AuditEntry } from '../../src/cli/commands/audit';
 import type { CliContext } from '../../src/cli/context';
 import { runCli } from '../../src/cli/main';
 import { REPO_ROOT, buildC } from '../helpers/cbuild';
+import { tempDir } from '../helpers/tmp';
 
 jest.setTimeout(180_000);
 
@@ -240,7 +240,7 @@ describe('compile --format raw under bwrap --seccomp', () => {
   async function underBwrap(policy: string, argv: string[]) {
     if (!bwrap)
       throw new Error('bwrap is not installed: apt-get install bubblewrap (scripts/setup.sh does)');
-    const file = join(mkdtempSync(join(tmpdir(), 'qs-bwrap-')), 'filter.bpf');
+    const file = join(tempDir('qs-bwrap-'), 'filter.bpf');
     const c = await execa(CLI, ['compile', policy, '--format', 'raw', '-o', file], {
       env: { QEMU_SANDBOXED_CONFIG: '' },
     });

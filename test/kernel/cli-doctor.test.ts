@@ -5,15 +5,15 @@
  * built entry point under setpriv: setting no-new-privs in the jest worker
  * would leak into every later test of that worker.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
 import { REPO_ROOT } from '../helpers/cbuild';
+import { tempDir } from '../helpers/tmp';
 
 const CLI = join(REPO_ROOT, 'launcher', 'qemu-sandbox');
 // An empty site config: the host's /etc/qemu-sandboxed must not change the verdict.
-const CONFIG = join(mkdtempSync(join(tmpdir(), 'qs-doctor-nnp-')), 'config.json');
+const CONFIG = join(tempDir('qs-doctor-nnp-'), 'config.json');
 writeFileSync(CONFIG, '{}\n');
 
 function doctor(prefix: string[]): execa.ExecaSyncReturnValue {

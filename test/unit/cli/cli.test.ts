@@ -2,17 +2,17 @@
  * Every command through runCli, in-process: outputs on known policies, the
  * --json shapes, exit codes and error lines.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HOST_ABI_NAMES, getHostAbi } from '../../../src/arch';
 import { compilePolicy } from '../../../src/compiler';
 import { parsePolicy } from '../../../src/policy';
 import { json, run } from './run';
 import { nullable, schemaErrors, type Schema } from './schema';
+import { tempDir } from '../../helpers/tmp';
 
 const FULL = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
-const tmp = mkdtempSync(join(tmpdir(), 'qs-cli-test-'));
+const tmp = tempDir('qs-cli-test-');
 
 describe('usage errors exit 2 with one message line', () => {
   test.each([

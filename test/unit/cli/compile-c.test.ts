@@ -4,13 +4,13 @@
  * are byte for byte what `--format raw` writes, for this host's ABI.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
 import { detectHostAbi } from '../../../src/arch';
 import { run } from './run';
+import { tempDir } from '../../helpers/tmp';
 
-const tmp = mkdtempSync(join(tmpdir(), 'qs-compile-c-'));
+const tmp = tempDir('qs-compile-c-');
 
 test.each(['on', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny'])(
   '%s: the C array compiles and holds the raw bytes',

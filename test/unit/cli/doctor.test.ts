@@ -1,11 +1,11 @@
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { atLeast, probeHost } from '../../../src/cli/host';
 import { json, run } from './run';
 import { nullable, schemaErrors, type Schema } from './schema';
+import { tempDir } from '../../helpers/tmp';
 
-const tmp = mkdtempSync(join(tmpdir(), 'qs-doctor-'));
+const tmp = tempDir('qs-doctor-');
 
 function fakeProc(name: string, files: Record<string, string>): string {
   const root = join(tmp, name);

@@ -8,20 +8,19 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import execa from 'execa';
 import { compilePolicy } from '../../../src/compiler';
 import { parsePolicy } from '../../../src/policy';
 import { REPO_ROOT } from '../../helpers/cbuild';
+import { tempDir } from '../../helpers/tmp';
 
 const ENTRY = join(REPO_ROOT, 'launcher', 'qemu-sandbox');
 const MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
-const tmp = mkdtempSync(join(tmpdir(), 'qs-entry-'));
+const tmp = tempDir('qs-entry-');
 
 beforeAll(() => {
   if (!existsSync(MAIN))

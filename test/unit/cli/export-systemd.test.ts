@@ -7,14 +7,14 @@
  * export's notes announce. A deliberately broken line proves the check sees
  * such mistakes.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
 import { run } from './run';
+import { tempDir } from '../../helpers/tmp';
 
 const ANALYZE = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((p) => existsSync(p));
-const tmp = mkdtempSync(join(tmpdir(), 'qs-systemd-'));
+const tmp = tempDir('qs-systemd-');
 let units = 0;
 
 /** Every warning systemd-analyze verify prints for a [Service] section holding `lines`. */

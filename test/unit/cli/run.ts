@@ -2,11 +2,11 @@
  * Runs the CLI in-process with captured output: exact bytes, exit code, no
  * subprocess (the tests share two cores with everyone else).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CliContext } from '../../../src/cli/context';
 import { runCli } from '../../../src/cli/main';
+import { tempDir } from '../../helpers/tmp';
 
 export interface RunResult {
   readonly code: number;
@@ -26,7 +26,7 @@ export interface RunOptions {
 let emptyConfig: string | undefined;
 export function emptyConfigPath(): string {
   if (!emptyConfig) {
-    emptyConfig = join(mkdtempSync(join(tmpdir(), 'qs-cli-')), 'config.json');
+    emptyConfig = join(tempDir('qs-cli-'), 'config.json');
     writeFileSync(emptyConfig, '{}\n');
   }
   return emptyConfig;

@@ -1,8 +1,8 @@
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chooseBinary, qemuTargetForArch, resolveBinary } from '../../../launcher/binary';
 import { LaunchError } from '../../../launcher/errors';
+import { tempDir } from '../../helpers/tmp';
 
 describe('chooseBinary: env, then config, then invoked name, then host arch', () => {
   const invokedAs = '/usr/local/bin/qemu-sandboxed';
@@ -53,7 +53,7 @@ describe('chooseBinary: env, then config, then invoked name, then host arch', ()
 });
 
 describe('resolveBinary', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'qs-binary-'));
+  const dir = tempDir('qs-binary-');
   const bin1 = join(dir, 'bin1');
   const bin2 = join(dir, 'bin2');
   mkdirSync(bin1);

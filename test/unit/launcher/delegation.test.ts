@@ -1,5 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_POLICY } from '../../../src/policy/sandbox-option';
 import type { SandboxPolicy } from '../../../src/policy/types';
@@ -11,6 +10,7 @@ import {
   planDelegation,
   qemuSupportsSandbox,
 } from '../../../launcher/delegation';
+import { tempDir } from '../../helpers/tmp';
 
 const libvirt: SandboxPolicy = {
   ...DEFAULT_POLICY,
@@ -67,7 +67,7 @@ test('refused with the fix: QEMU without -sandbox, or an action QEMU cannot hono
 });
 
 describe('qemuSupportsSandbox: runs `BINARY -sandbox ... -version` once, then caches', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'qs-probe-'));
+  const dir = tempDir('qs-probe-');
   const fake = (name: string, exit: number): string => {
     const p = join(dir, name);
     // Counts its runs, exits as a QEMU with (0) or without (1) -sandbox would.

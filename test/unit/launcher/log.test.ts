@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLog, humanLine, parseLevel, type LaunchRecord } from '../../../launcher/log';
+import { tempDir } from '../../helpers/tmp';
 
 const record: LaunchRecord = {
   policy: 'on,spawn=deny',
@@ -39,7 +39,7 @@ test('levels: default info, silent, refusal of unknown names', () => {
 });
 
 describe('QEMU_SANDBOXED_LOG=<file>: JSON lines, appended, written synchronously', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'qs-log-'));
+  const dir = tempDir('qs-log-');
   test('one launch record with every field', () => {
     const file = join(dir, 'a.log');
     const log = createLog({ QEMU_SANDBOXED_LOG: file }, true);

@@ -9,18 +9,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FDINFO_O_CLOEXEC, parseTrampolineArgs, splitCmdline } from '../../../launcher/state';
+import { tempDir } from '../../helpers/tmp';
 
 const REPO = join(__dirname, '..', '..', '..');
 const TRAMPOLINE = join(REPO, 'launcher', 'qemu-sandboxed');
@@ -89,7 +81,7 @@ let wrap: string;
 
 beforeAll(() => {
   wrap = buildWrap();
-  scratch = mkdtempSync(join(tmpdir(), 'qs-trampoline-'));
+  scratch = tempDir('qs-trampoline-');
   fakeNode = join(scratch, 'node');
   // Records its arguments NUL-separated, like /proc/self/cmdline (without argv[0]).
   writeFileSync(fakeNode, `#!/bin/sh\nfor a; do printf '%s\\0' "$a"; done > "$FAKE_OUT"\n`);

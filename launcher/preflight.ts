@@ -610,7 +610,7 @@ export function preflightReport(
   if (mode === 'enforce') {
     lines.push(
       `qemu-sandboxed: not starting QEMU (${findings.length} preflight refusal${findings.length === 1 ? '' : 's'}); ` +
-        'add preflight=warn to -sandbox to start anyway',
+        'with preflight=warn in -sandbox QEMU starts, and these features fail at run time instead',
     );
   } else {
     lines.push(

@@ -429,7 +429,7 @@ describe('policies and reports', () => {
       /^qemu-sandboxed: preflight refused: '-daemonize' \(spawn=deny\): .*; fix: /,
     );
     expect(enforce[2]).toBe(
-      'qemu-sandboxed: not starting QEMU (2 preflight refusals); add preflight=warn to -sandbox to start anyway',
+      'qemu-sandboxed: not starting QEMU (2 preflight refusals); with preflight=warn in -sandbox QEMU starts, and these features fail at run time instead',
     );
     const warn = preflightReport(f, 'warn');
     expect(warn[1]).toMatch(

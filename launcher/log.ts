@@ -25,6 +25,8 @@ export interface LaunchRecord {
   /** Instructions in the filter; null with -sandbox off. */
   readonly filterLength: number | null;
   readonly filterHash: string | null;
+  /** Where the program came from: the build's compile cache or the compiler, live; null with -sandbox off. */
+  readonly filterSource: 'precompiled' | 'compiled' | null;
   readonly noNewPrivs: boolean;
   readonly execGate: boolean;
   /** What we appended for QEMU's own -sandbox (resourcecontrol with thread-context), if anything. */

@@ -19,6 +19,7 @@
 import { readFileSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { readPrecompiled } from '../src/compiler/precompiled';
 import type { CompiledFilter } from '../src/compiler/types';
 import { CONFIG_ENV, ConfigError, loadConfig } from '../src/policy/config';
 import { extractSandbox, parseQemuArgs } from '../src/policy/qemu-args';
@@ -173,11 +174,19 @@ function run(log: { current?: LauncherLog }): void {
   let filter: CompiledFilter | undefined;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const arch = (): Arch => require('../src/arch') as Arch;
-  const abiName = policy.enable ? arch().detectHostAbi() : null;
+  // The build's compile cache when it applies (it checks filters/ and the
+  // compiler are the ones it was built from); else the compiler, live.
+  const cached = policy.enable ? readPrecompiled(delegation.filterPolicy) : null;
+  if (cached) native.useHostSyscalls(cached.host);
+  const abiName = policy.enable ? (cached?.host.name ?? arch().detectHostAbi()) : null;
   if (abiName !== null) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { compilePolicy } = require('../src/compiler') as typeof import('../src/compiler');
-    filter = compilePolicy(delegation.filterPolicy, abiName);
+    filter =
+      cached?.filter ??
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('../src/compiler') as typeof import('../src/compiler')).compilePolicy(
+        delegation.filterPolicy,
+        abiName,
+      );
     checkKernelSupport(filter.program);
   }
   const armGate = filter?.needsExecGate === true;
@@ -235,6 +244,7 @@ function run(log: { current?: LauncherLog }): void {
     binarySource: binary.source,
     filterLength: filter ? filter.program.length : null,
     filterHash: filter ? filter.hash : null,
+    filterSource: filter ? (cached ? 'precompiled' : 'compiled') : null,
     noNewPrivs: nnp.inEffect,
     execGate: armGate,
     qemuSandbox: delegation.extraArgs.length > 0 ? delegation.extraArgs[1] : null,
@@ -253,7 +263,7 @@ function run(log: { current?: LauncherLog }): void {
     throw execFailed(binary.path, errno);
   }
 
-  const abi = arch().getAbi(abiName);
+  const abi = cached?.host ?? arch().getAbi(abiName);
   const nr = abi.syscalls.get('execve');
   if (nr === undefined) throw new LaunchError(`no execve on ${abiName}`, EXIT.software);
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -101,9 +101,33 @@ export interface Ffi {
   errno(): number;
 }
 
+/** The C signatures, bound one by one on first use (see loadFfi). */
+const SIGNATURES: Record<keyof Libc, [string, string[]]> = {
+  // prctl, fcntl, ioctl and syscall are variadic in C; declaring them with
+  // fixed integer/pointer parameters is ABI-compatible on the Linux ABIs we
+  // support (integer varargs travel in the same registers), and libffi sets
+  // %al on x86_64 regardless.
+  prctl: ['int', ['int', 'ulong', 'ulong', 'ulong', 'ulong']],
+  syscall: ['long', ['long', 'long', 'long', 'long', 'long', 'long', 'long']],
+  fcntl: ['int', ['int', 'int', 'long']],
+  ioctl: ['int', ['int', 'ulong', 'pointer']],
+  poll: ['int', ['pointer', 'ulong', 'int']],
+  close: ['int', ['int']],
+  execve: ['int', ['pointer', 'pointer', 'pointer']],
+  getrlimit: ['int', ['int', 'pointer']],
+  setrlimit: ['int', ['int', 'pointer']],
+  _exit: ['void', ['int']],
+  isatty: ['int', ['int']],
+  __errno_location: ['pointer', []],
+};
+
 let cached: Ffi | undefined;
 
-/** Loads (once per thread) ffi-napi and binds libc. */
+/**
+ * Loads (once per thread) ffi-napi and binds libc. Each function is bound
+ * on first use: a launch calls about half of them, and binding one (symbol
+ * lookup, CIF) is what ffi.Library does for each, eagerly.
+ */
 export function loadFfi(): Ffi {
   if (cached) return cached;
   stubDebug();
@@ -111,24 +135,25 @@ export function loadFfi(): Ffi {
   const ffi = require('@2060.io/ffi-napi') as typeof FfiModule;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ref = require('@2060.io/ref-napi') as typeof RefModule;
-  // prctl, fcntl, ioctl and syscall are variadic in C; declaring them with
-  // fixed integer/pointer parameters is ABI-compatible on the Linux ABIs we
-  // support (integer varargs travel in the same registers), and libffi sets
-  // %al on x86_64 regardless.
-  const lib = ffi.Library(null, {
-    prctl: ['int', ['int', 'ulong', 'ulong', 'ulong', 'ulong']],
-    syscall: ['long', ['long', 'long', 'long', 'long', 'long', 'long', 'long']],
-    fcntl: ['int', ['int', 'int', 'long']],
-    ioctl: ['int', ['int', 'ulong', 'pointer']],
-    poll: ['int', ['pointer', 'ulong', 'int']],
-    close: ['int', ['int']],
-    execve: ['int', ['pointer', 'pointer', 'pointer']],
-    getrlimit: ['int', ['int', 'pointer']],
-    setrlimit: ['int', ['int', 'pointer']],
-    _exit: ['void', ['int']],
-    isatty: ['int', ['int']],
-    __errno_location: ['pointer', []],
-  }) as unknown as Libc;
+  // dlopen(NULL, RTLD_NOW): the process itself, with libc, exactly as
+  // ffi.Library(null, ...) opens it (the typings do not admit null).
+  const self = new ffi.DynamicLibrary(null as unknown as string, ffi.DynamicLibrary.FLAGS.RTLD_NOW);
+  const lib = {} as Libc;
+  for (const name of Object.keys(SIGNATURES) as (keyof Libc)[]) {
+    Object.defineProperty(lib, name, {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        const [ret, args] = SIGNATURES[name];
+        const ptr = self.get(name);
+        // As ffi.Library checks: never call through NULL.
+        if (ref.isNull(ptr)) throw new Error(`libc has no ${name}`);
+        const fn = ffi.ForeignFunction(ptr, ret, args);
+        Object.defineProperty(lib, name, { value: fn, enumerable: true, writable: false });
+        return fn;
+      },
+    });
+  }
   cached = { libc: lib, ref, errno: () => ffi.errno() };
   return cached;
 }

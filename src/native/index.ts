@@ -92,13 +92,32 @@ interface SyscallNumbers {
 
 let numbers: SyscallNumbers | undefined;
 
+/** The host ABI's name and the syscall numbers this file uses (at least). */
+export interface HostSyscalls {
+  readonly name: string;
+  readonly syscalls: ReadonlyMap<string, number>;
+}
+
+let hostSyscalls: HostSyscalls | undefined;
+
+/**
+ * Tells this module the host ABI's numbers, so that it need not load src/arch
+ * (the launcher has them from its compile cache, src/compiler/precompiled.ts).
+ * Must describe the host: they go straight into syscall(2).
+ */
+export function useHostSyscalls(host: HostSyscalls): void {
+  hostSyscalls = host;
+  numbers = undefined;
+}
+
 function syscallNumbers(): SyscallNumbers {
   if (numbers) return numbers;
   // Required here, not at the top: the syscall tables cost ~6 ms to load and
   // a launch with -sandbox off needs no other part of them.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { detectHostAbi, getAbi } = require('../arch') as typeof import('../arch');
-  const abi = getAbi(detectHostAbi());
+  const abi =
+    hostSyscalls ??
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    ((a: typeof import('../arch')) => a.getAbi(a.detectHostAbi()))(require('../arch'));
   const get = (name: string): number => {
     const nr = abi.syscalls.get(name);
     if (nr === undefined) throw new Error(`no ${name} syscall on ${abi.name}`);

@@ -175,6 +175,16 @@ test('installs the package, the commands and the per-target links, and uninstall
     expect(`${cmd}: ${v.stdout}${v.stderr}`).toMatch(/QEMU emulator version \d/);
     expect(v.exitCode).toBe(0);
   }
+  // The build's compile cache came along: the installed launcher does not compile live.
+  const rec = execa.sync(join(prefix, 'bin', 'qemu-sandboxed'), ['-sandbox', 'on', '-version'], {
+    reject: false,
+    env: { QEMU_SANDBOXED_LOG_LEVEL: 'info' },
+  });
+  expect(rec.exitCode).toBe(0);
+  expect(JSON.parse(rec.stderr.trim())).toMatchObject({
+    msg: 'launch',
+    filterSource: 'precompiled',
+  });
   const help = execa.sync(join(prefix, 'bin', 'qemu-sandbox'), ['--help'], { reject: false });
   expect(help.exitCode).toBe(0);
 

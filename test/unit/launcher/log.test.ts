@@ -10,6 +10,7 @@ const record: LaunchRecord = {
   binarySource: 'host-arch',
   filterLength: 59,
   filterHash: 'ab4dfd8aa89f483bdcd6cc8d14939909ceaf72431c8168a0e86d82c3b377161d',
+  filterSource: 'precompiled',
   noNewPrivs: false,
   execGate: true,
   qemuSandbox: null,
@@ -27,6 +28,7 @@ test('the terminal line is short and has the essentials', () => {
       abi: null,
       filterLength: null,
       filterHash: null,
+    filterSource: 'precompiled',
       execGate: false,
     }),
   ).toBe('qemu-sandboxed: off nnp=off -> /usr/bin/qemu-system-x86_64 (41.3 ms)');

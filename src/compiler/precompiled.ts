@@ -1,0 +1,178 @@
+/**
+ * The compile cache the launcher reads instead of compiling: every policy
+ * combination for every host ABI, compiled by `npm run build`
+ * (scripts/precompile.ts) into dist/precompiled/, shipped read-only with the
+ * code (no writable cache directory to trust).
+ *
+ * Why: loading the compiler, the assembler, the syscall tables and validating
+ * filters/ costs ~20 ms of each QEMU start; this file loads none of them.
+ *
+ * An entry is used only if its inputs are the ones a live compile would read
+ * now: filters/ byte for byte (operators may edit them), the same manifest
+ * format and compiler version, and every compiled module the build's compile
+ * loaded still has the size it had. Otherwise (or for anything missing,
+ * unreadable or malformed) the caller compiles live: never worse than no cache.
+ * A unit test compares every entry with a live compile.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeProgram } from '../bpf/codec';
+import type { AbiName } from '../arch/types';
+import { GROUP_NAMES, type SandboxPolicy } from '../policy/types';
+import { sha256Hex } from './sha256';
+import type { CompiledFilter } from './types';
+
+/** Bump when the layout below changes. */
+export const PRECOMPILED_FORMAT = 1;
+/**
+ * Bump when compile semantics change without changing the size of a compiled
+ * module (the size check catches most edits; `npm run build` regenerates).
+ */
+export const COMPILER_VERSION = 1;
+
+/** The syscall numbers the hot path needs (src/native, the exec gate). */
+export const HOST_SYSCALLS = ['seccomp', 'rt_sigaction', 'rt_sigprocmask', 'execve'] as const;
+
+/** What the launcher needs to know about the host ABI, without src/arch. */
+export interface HostFacts {
+  readonly name: AbiName;
+  readonly auditArch: number;
+  readonly endian: 'le' | 'be';
+  /** Only HOST_SYSCALLS. */
+  readonly syscalls: ReadonlyMap<string, number>;
+}
+
+/** dist/precompiled/manifest.json. */
+export interface Manifest {
+  readonly format: number;
+  readonly compilerVersion: number;
+  /** `${process.arch}-${LE|BE}` -> host ABI, as src/arch's detectHostAbi answers. */
+  readonly hosts: Readonly<Record<string, AbiName>>;
+  /** Path (from the package root) -> size of every module the build's compile loaded. */
+  readonly code: Readonly<Record<string, number>>;
+  readonly abis: Readonly<
+    Record<
+      string,
+      {
+        readonly auditArch: number;
+        readonly endian: 'le' | 'be';
+        readonly syscalls: Readonly<Record<string, number>>;
+      }
+    >
+  >;
+}
+
+/** dist/precompiled/<abi>/<policyKey>.json. */
+export interface Entry {
+  /** The program, base64 of struct sock_filter[] in the ABI's byte order. */
+  readonly bytes: string;
+  readonly needsExecGate: boolean;
+}
+
+/** Everything compilePolicy reads from a policy, in a fixed order (not preflight). */
+export function policyKey(p: SandboxPolicy): string {
+  return [
+    `obsolete=${p.obsolete}`,
+    `elevateprivileges=${p.elevatePrivileges}`,
+    `spawn=${p.spawn}`,
+    `resourcecontrol=${p.resourceControl}`,
+    `network=${p.network}`,
+    `action=${p.action}`,
+  ].join(',');
+}
+
+/** Where things are, relative to the package root. */
+export const PRECOMPILED_DIR = join('dist', 'precompiled');
+export const FILTERS_DIR = 'filters';
+
+/** The package root: the directory with package.json above this file (as src/policy finds filters/). */
+function findRoot(start: string): string | null {
+  let dir = start;
+  for (;;) {
+    try {
+      statSync(join(dir, 'package.json'));
+      return dir;
+    } catch {
+      const up = join(dir, '..');
+      if (up === dir) return null;
+      dir = up;
+    }
+  }
+}
+
+function hostKey(): string {
+  // node:os costs ~1 ms to load for os.endianness().
+  const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  return `${process.arch}-${le ? 'LE' : 'BE'}`;
+}
+
+/** filters/ as a live compile would read it now, byte for byte, vs the build's copy. */
+function filtersUnchanged(root: string, dir: string): boolean {
+  for (const name of GROUP_NAMES) {
+    const live = readFileSync(join(root, FILTERS_DIR, `${name}.json`));
+    const built = readFileSync(join(dir, FILTERS_DIR, `${name}.json`));
+    if (!live.equals(built)) return false;
+  }
+  return true;
+}
+
+function codeUnchanged(root: string, code: Manifest['code']): boolean {
+  const files = Object.keys(code);
+  if (files.length === 0) return false;
+  return files.every((f) => statSync(join(root, f)).size === code[f]);
+}
+
+export interface Precompiled {
+  readonly host: HostFacts;
+  /** null: no entry for this policy (then compile live). */
+  readonly filter: CompiledFilter | null;
+}
+
+/**
+ * The host facts and the precompiled filter for `policy`, or null when the
+ * cache does not apply (see the top of this file). Never throws. `root`
+ * holds filters/ and the code; `dir` the cache (parameters for the tests).
+ */
+export function readPrecompiled(
+  policy: SandboxPolicy,
+  root: string | null = findRoot(__dirname),
+  dir: string | null = root === null ? null : join(root, PRECOMPILED_DIR),
+): Precompiled | null {
+  if (!policy.enable || root === null || dir === null) return null;
+  try {
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    if (m.format !== PRECOMPILED_FORMAT || m.compilerVersion !== COMPILER_VERSION) return null;
+    const name = m.hosts[hostKey()];
+    const facts = name === undefined ? undefined : m.abis[name];
+    if (facts === undefined || !codeUnchanged(root, m.code) || !filtersUnchanged(root, dir)) {
+      return null;
+    }
+    const host: HostFacts = Object.freeze({
+      name,
+      auditArch: facts.auditArch,
+      endian: facts.endian,
+      syscalls: new Map(Object.entries(facts.syscalls)),
+    });
+    let entry: Entry;
+    try {
+      entry = JSON.parse(
+        readFileSync(join(dir, name, `${policyKey(policy)}.json`), 'utf8'),
+      ) as Entry;
+    } catch {
+      return { host, filter: null };
+    }
+    const bytes = new Uint8Array(Buffer.from(entry.bytes, 'base64'));
+    if (bytes.length === 0) return { host, filter: null };
+    const filter: CompiledFilter = Object.freeze({
+      abi: name,
+      policy,
+      program: Object.freeze(decodeProgram(bytes, facts.endian)),
+      bytes,
+      hash: sha256Hex(bytes),
+      needsExecGate: entry.needsExecGate === true,
+    });
+    return { host, filter };
+  } catch {
+    return null;
+  }
+}

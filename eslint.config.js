@@ -15,4 +15,24 @@ module.exports = tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
+  {
+    // All FFI lives in src/native: nothing else touches pointers.
+    files: ['**/*.ts'],
+    ignores: ['src/native/**', 'test/kernel/native.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ group: ['@2060.io/*'], message: 'FFI lives in src/native only.' }],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.name='require'][arguments.0.value=/^@2060\\.io\\//]",
+          message: 'FFI lives in src/native only.',
+        },
+      ],
+    },
+  },
 );

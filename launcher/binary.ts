@@ -8,7 +8,15 @@
  * path is used as given. Missing -> exit 127, not executable -> 126, as a
  * shell reports them.
  */
-import { accessSync, constants, realpathSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  openSync,
+  readSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { EXIT, LaunchError } from './errors';
 
@@ -152,4 +160,27 @@ export function resolveBinary(
     }
   }
   return { ...choice, path: found };
+}
+
+/**
+ * The interpreter of a `#!` script (e.g. "/bin/sh"), or undefined for a binary
+ * or an unreadable file. Debian's qemu-system-i386 is such a wrapper: it execs
+ * the real binary, a second exec that spawn=deny refuses after our own.
+ */
+export function scriptInterpreter(path: string): string | undefined {
+  let head: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      head = Buffer.alloc(256);
+      head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined; // resolveBinary already vouched for it; exec will say the rest
+  }
+  if (head[0] !== 0x23 || head[1] !== 0x21) return undefined; // "#!"
+  const line = head.subarray(2).toString('latin1').split('\n')[0].trim();
+  return line === '' ? '(none)' : line;
 }

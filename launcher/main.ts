@@ -29,7 +29,7 @@ import {
   resolveSandboxPolicy,
 } from '../src/policy/sandbox-option';
 import type { SandboxPolicy } from '../src/policy/types';
-import { chooseBinary, resolveBinary, type ResolvedBinary } from './binary';
+import { chooseBinary, resolveBinary, scriptInterpreter, type ResolvedBinary } from './binary';
 import { environmentMap, qemuEnvironment } from './env';
 import { EXIT, LaunchError, type ExitCode } from './errors';
 import { checkKernelSupport } from './kernel';
@@ -152,7 +152,15 @@ function run(log: { current?: LauncherLog }): void {
   const nnp = planNoNewPrivs(policy, readFileSync('/proc/self/status', 'latin1'));
 
   marks.binary = ms();
-  const findings = preflight(qemuArgs, policy, { noNewPrivs: nnp.inEffect, sandboxOnCommandLine });
+  const findings = preflight(qemuArgs, policy, {
+    noNewPrivs: nnp.inEffect,
+    sandboxOnCommandLine,
+    // Only spawn=deny cares whether the binary is a script (one read of its first bytes).
+    binary:
+      policy.enable && policy.spawn === 'deny'
+        ? { path: binary.path, interpreter: scriptInterpreter(binary.path) }
+        : undefined,
+  });
   if (findings.length > 0) {
     const lines = preflightReport(findings, policy.preflight);
     for (const l of lines) stderrLine(l);

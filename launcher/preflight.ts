@@ -23,6 +23,12 @@ export interface PreflightContext {
   readonly sandboxOnCommandLine?: boolean;
   /** For the default tap scripts; fs.existsSync unless a test injects one. */
   readonly fileExists?: (p: string) => boolean;
+  /**
+   * The QEMU binary that will be exec'd and, when it is a script, its `#!`
+   * line: the kernel then execs the interpreter, which execs the real QEMU,
+   * a second exec that spawn=deny refuses (ENOSYS) after ours.
+   */
+  readonly binary?: { readonly path: string; readonly interpreter?: string };
 }
 
 export interface PreflightFinding {
@@ -544,6 +550,17 @@ export function preflight(
       setting: 'network=deny',
       message: 'QEMU then adds a default NIC on user networking (slirp), which opens IP sockets',
       fix: 'add -nic none (or -nodefaults, or a -netdev of your own), or use network=allow',
+    });
+  }
+  if (spawnDenied && ctx.binary?.interpreter !== undefined) {
+    findings.push({
+      arg: ctx.binary.path,
+      group: 'spawn',
+      setting: 'spawn=deny',
+      message:
+        `the QEMU binary is a script (#!${ctx.binary.interpreter}); whatever it runs next is a ` +
+        'second exec, which spawn=deny refuses (ENOSYS) once our own exec went through',
+      fix: 'point QEMU_SANDBOXED_BINARY (or the config binary) at the real qemu-system-* binary, or use spawn=allow',
     });
   }
   return findings;

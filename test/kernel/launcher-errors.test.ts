@@ -375,6 +375,25 @@ describe('positive controls: the same harness sees the probe start', () => {
     expect(a.stdout).toMatch(/spawn/);
   });
 
+  test('a #! wrapper as QEMU under spawn=deny is refused up front; with spawn=allow it runs', async () => {
+    // Debian's qemu-system-i386 is such a wrapper: its exec of the real binary
+    // would be a second exec, refused with ENOSYS once ours went through.
+    const wrapper = join(dir, 'qemu-wrapper.sh');
+    writeFileSync(wrapper, `#!/bin/sh\nexec '${probe}' "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const refused = await attempt(['-sandbox', 'on,spawn=deny', 'state'], {
+      QEMU_SANDBOXED_BINARY: wrapper,
+    });
+    expect(refused.started).toBe(false);
+    expect(refused.exitCode).toBe(EXIT.usage);
+    expect(refused.messages.join('\n')).toMatch(
+      /preflight refused: '.*qemu-wrapper\.sh' \(spawn=deny\): the QEMU binary is a script \(#!\/bin\/sh\)/,
+    );
+    const allowed = await attempt(['-sandbox', 'on', 'state'], { QEMU_SANDBOXED_BINARY: wrapper });
+    expect(allowed.started).toBe(true);
+    expect(allowed.exitCode).toBe(0);
+  });
+
   test('-sandbox off with a non-executable binary still fails: nothing bypasses the checks', async () => {
     const noexec = join(dir, 'qemu-noexec2');
     copyFileSync(probeBinary(), noexec);

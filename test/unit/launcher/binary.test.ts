@@ -1,6 +1,11 @@
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chooseBinary, qemuTargetForArch, resolveBinary } from '../../../launcher/binary';
+import {
+  chooseBinary,
+  qemuTargetForArch,
+  resolveBinary,
+  scriptInterpreter,
+} from '../../../launcher/binary';
 import { LaunchError } from '../../../launcher/errors';
 import { tempDir } from '../../helpers/tmp';
 
@@ -115,5 +120,16 @@ describe('resolveBinary', () => {
     expect(() => resolveBinary(choice('qemu-system-riscv64'), bin1, self)).toThrow(
       /is qemu-sandboxed itself/,
     );
+  });
+});
+
+describe('scriptInterpreter', () => {
+  const dir = tempDir('qs-script-');
+  test('names the #! interpreter of a script, nothing for a binary or a missing file', () => {
+    const script = join(dir, 'wrapper');
+    writeFileSync(script, '#! /bin/sh -e\nexec true\n');
+    expect(scriptInterpreter(script)).toBe('/bin/sh -e');
+    expect(scriptInterpreter(process.execPath)).toBeUndefined();
+    expect(scriptInterpreter(join(dir, 'missing'))).toBeUndefined();
   });
 });

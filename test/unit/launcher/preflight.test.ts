@@ -60,6 +60,16 @@ describe('reading the command line (src/policy/qemu-args)', () => {
 });
 
 describe('spawn=deny', () => {
+  test('a #! script as the QEMU binary (its exec of the real QEMU would be refused)', () => {
+    const script = { path: '/usr/bin/qemu-system-i386', interpreter: '/bin/sh' };
+    const f = preflight([], SPAWN, { noNewPrivs: false, binary: script });
+    expect(settings(f)).toEqual(['/usr/bin/qemu-system-i386 | spawn=deny']);
+    expect(f[0].message).toContain('#!/bin/sh');
+    expect(preflight([], ALLOW, { noNewPrivs: false, binary: script })).toEqual([]);
+    const elf = { path: '/usr/bin/qemu-system-x86_64' };
+    expect(preflight([], SPAWN, { noNewPrivs: false, binary: elf })).toEqual([]);
+  });
+
   test('-daemonize', () => {
     expect(settings(run(['-daemonize'], SPAWN))).toEqual(['-daemonize | spawn=deny']);
     expect(run(['--daemonize'], ALLOW)).toEqual([]);

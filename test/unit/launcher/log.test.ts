@@ -28,7 +28,7 @@ test('the terminal line is short and has the essentials', () => {
       abi: null,
       filterLength: null,
       filterHash: null,
-    filterSource: 'precompiled',
+      filterSource: 'precompiled',
       execGate: false,
     }),
   ).toBe('qemu-sandboxed: off nnp=off -> /usr/bin/qemu-system-x86_64 (41.3 ms)');

@@ -21,8 +21,8 @@ import {
   type Entry,
   type Manifest,
 } from '../src/compiler/precompiled';
-import { DEFAULT_POLICY, packageRoot } from '../src/policy';
-import { GROUP_NAMES, type SandboxPolicy } from '../src/policy/types';
+import { everyCompiledPolicy, packageRoot } from '../src/policy';
+import { GROUP_NAMES } from '../src/policy/types';
 
 /** Every value Node's process.arch may take (detectHostAbi refuses those we do not support). */
 const NODE_ARCHES = [
@@ -43,26 +43,7 @@ const NODE_ARCHES = [
 ];
 
 /** Every policy the compiler distinguishes (preflight does not change the program). */
-export function allPolicies(): SandboxPolicy[] {
-  const out: SandboxPolicy[] = [];
-  for (const obsolete of ['allow', 'deny'] as const)
-    for (const elevatePrivileges of ['allow', 'deny', 'children'] as const)
-      for (const spawn of ['allow', 'deny'] as const)
-        for (const resourceControl of ['allow', 'deny'] as const)
-          for (const network of ['allow', 'deny'] as const)
-            for (const action of ['kill', 'trap', 'errno', 'log'] as const)
-              out.push({
-                ...DEFAULT_POLICY,
-                enable: true,
-                obsolete,
-                elevatePrivileges,
-                spawn,
-                resourceControl,
-                network,
-                action,
-              });
-  return out;
-}
+export const allPolicies = everyCompiledPolicy;
 
 function hostTable(): Record<string, AbiName> {
   const hosts: Record<string, AbiName> = {};

@@ -26,7 +26,7 @@ import {
   pathStats,
 } from '../../src/compiler';
 import type { PathSummary } from '../../src/compiler';
-import { activeRules } from '../../src/policy';
+import { activeRules, everyCompiledPolicy } from '../../src/policy';
 import type { SandboxPolicy } from '../../src/policy/types';
 import {
   exportWith,
@@ -574,28 +574,8 @@ export interface CompilePart {
   readonly perProgramMs: { mean: number; median: number; p95: number; max: number };
 }
 
-function policies(): SandboxPolicy[] {
-  const out: SandboxPolicy[] = [];
-  for (const obsolete of ['allow', 'deny'] as const)
-    for (const elevatePrivileges of ['allow', 'deny', 'children'] as const)
-      for (const spawn of ['allow', 'deny'] as const)
-        for (const resourceControl of ['allow', 'deny'] as const)
-          for (const network of ['allow', 'deny'] as const)
-            for (const action of ['kill', 'trap', 'errno', 'log'] as const)
-              out.push({
-                ...FULL_POLICY,
-                obsolete,
-                elevatePrivileges,
-                spawn,
-                resourceControl,
-                network,
-                action,
-              });
-  return out;
-}
-
 function compilePart(opts: BenchOptions): CompilePart {
-  const all = policies();
+  const all = everyCompiledPolicy();
   const t0 = process.hrtime.bigint();
   compilePolicy(all[0], 'x86_64');
   const firstMs = Number(process.hrtime.bigint() - t0) / 1e6;

@@ -47,6 +47,7 @@ export {
   takesArgument,
 } from './qemu-args';
 export type { ExtractedSandbox, KeyValue, QemuArg } from './qemu-args';
+export { everyCompiledPolicy } from './combinations';
 export { CONFIG_ENV, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, validateConfig } from './config';
 export type { SiteConfig } from './config';
 export { GroupValidationError, readGroupsDir, validateGroupFile, validateGroupSet } from './groups';

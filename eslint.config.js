@@ -3,6 +3,15 @@
 const eslint = require('@eslint/js');
 const tseslint = require('typescript-eslint');
 
+const FFI = { group: ['@2060.io/*'], message: 'FFI lives in src/native only.' };
+/** [layer, the layers above it] */
+const LAYERS = [
+  ['bpf', ['arch', 'policy', 'compiler', 'native', 'cli', 'launcher']],
+  ['arch', ['policy', 'compiler', 'native', 'cli', 'launcher']],
+  ['policy', ['compiler', 'native', 'cli', 'launcher']],
+  ['compiler', ['native', 'cli', 'launcher']],
+];
+
 module.exports = tseslint.config(
   // Plain .js files are configs only; the project is TypeScript.
   { ignores: ['dist/', 'node_modules/', '.cache/', 'coverage/', '**/*.js'] },
@@ -20,12 +29,7 @@ module.exports = tseslint.config(
     files: ['**/*.ts'],
     ignores: ['src/native/**', 'test/kernel/native.test.ts'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [{ group: ['@2060.io/*'], message: 'FFI lives in src/native only.' }],
-        },
-      ],
+      'no-restricted-imports': ['error', { patterns: [FFI] }],
       'no-restricted-syntax': [
         'error',
         {
@@ -35,4 +39,24 @@ module.exports = tseslint.config(
       ],
     },
   },
+  // Lower layers never import higher ones (bpf < arch < policy < compiler;
+  // native, cli and the launcher sit on top). Flat config replaces a rule
+  // rather than merging it, so each layer's block repeats the FFI pattern.
+  ...LAYERS.map(([layer, above]) => ({
+    files: [`src/${layer}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            FFI,
+            {
+              group: above.flatMap((l) => [`../${l}`, `../${l}/**`, `../../${l}`, `../../${l}/**`]),
+              message: `src/${layer} must not import a higher layer (${above.join(', ')}).`,
+            },
+          ],
+        },
+      ],
+    },
+  })),
 );

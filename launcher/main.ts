@@ -120,9 +120,10 @@ function run(log: { current?: LauncherLog }): void {
   } catch (e) {
     if (e instanceof SandboxOptionError) {
       if (e.help) {
-        // `-sandbox help`, like QEMU: the option list on stdout, exit 0.
+        // `-sandbox on,help`, like QEMU 7.2: the option list on stdout, then
+        // exit 1 (QEMU treats the help request as a failed option parse).
         writeSync(1, `${e.message}\n`);
-        process.exit(0);
+        process.exit(EXIT.usage);
       }
       throw new LaunchError(e.message, EXIT.usage);
     }

@@ -22,6 +22,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { pidAlive } from './pid';
 
 export interface GuestImage {
   readonly dir: string;
@@ -76,15 +77,6 @@ function imageAt(dir: string, built: boolean, buildMs: number): GuestImage | und
     built,
     buildMs,
   };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -45,6 +45,7 @@ import {
   acpiInitrd,
   type VirshResult,
 } from '../helpers/libvirtd';
+import { pidAlive } from '../../scripts/lib/pid';
 
 jest.setTimeout(300_000);
 
@@ -146,15 +147,6 @@ function procStatus(pid: number): Map<string, string> {
     if (i > 0) map.set(line.slice(0, i), line.slice(i + 1).trim());
   }
   return map;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The pino records (JSON lines) the launcher wrote into the domain log. */
@@ -393,7 +385,9 @@ describe('a domain with the launcher as <emulator>', () => {
       '# tail -n 2 serial.log',
       ...read(consoleLog).replace(/\r/g, '').trimEnd().split('\n').slice(-2),
     );
-    expect(alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(DOMAIN)).toBe(false);
+    expect(pidAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(DOMAIN)).toBe(
+      false,
+    );
     const log = read(need().domainLog(DOMAIN));
     expect(log).toMatch(/shutting down, reason=shutdown/);
     note(`# tail -n 2 /var/log/libvirt/qemu/${DOMAIN}.log`, ...log.trimEnd().split('\n').slice(-2));
@@ -429,7 +423,7 @@ describe('a domain with the launcher as <emulator>', () => {
     note(`# virsh domstate --reason ${DOMAIN}`, state);
     expect(state).toBe('shut off (destroyed)');
     expect(
-      alive(boot.pid) && readFileSync(`/proc/${boot.pid}/cmdline`, 'utf8').includes(DOMAIN),
+      pidAlive(boot.pid) && readFileSync(`/proc/${boot.pid}/cmdline`, 'utf8').includes(DOMAIN),
     ).toBe(false);
     const tailLines = read(need().domainLog(DOMAIN)).trimEnd().split('\n').slice(-3);
     note(`# tail -n 3 /var/log/libvirt/qemu/${DOMAIN}.log`, ...tailLines);

@@ -40,6 +40,7 @@ import execa from 'execa';
 import type { GuestImage } from '../../scripts/lib/guest';
 import { repoRoot } from '../../scripts/lib/guest';
 import { Watchdog } from '../../scripts/lib/watchdog';
+import { pidAlive } from '../../scripts/lib/pid';
 
 /** Directories libvirtd uses in system mode, each replaced by a private one. */
 const MOUNTS: ReadonlyArray<readonly [host: string, sub: string]> = [
@@ -157,15 +158,6 @@ function ensureUsers(): void {
       '/usr/sbin/nologin',
       'libvirt-qemu',
     ]);
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

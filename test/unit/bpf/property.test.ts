@@ -36,17 +36,7 @@ import {
   type JumpTarget,
   type SeccompData,
 } from '../../../src/bpf';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../helpers/random';
 
 type Op =
   | { t: 'ldNr' }
@@ -307,7 +297,7 @@ describe('random programs from the assembler', () => {
   let copies = 0;
 
   it.each(Array.from({ length: PROGRAMS }, (_, i) => i + 1))('seed %i', (seed) => {
-    const rand = mulberry32(seed);
+    const rand = rng(seed);
     const ops = generate(rand);
     for (const endian of ['le', 'be'] as const) {
       const r = build(ops, endian).assembleDetailed();
@@ -447,7 +437,7 @@ describe('adversarial label graphs with long distances', () => {
   let branches = 0;
 
   it.each(Array.from({ length: 30 }, (_, i) => 1000 + i))('seed %i', (seed) => {
-    const rand = mulberry32(seed);
+    const rand = rng(seed);
     const ops = generateGraph(rand);
     const r = build(ops, 'le').assembleDetailed();
     helpers += r.trampolines + r.retDuplicates;

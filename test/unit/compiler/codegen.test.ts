@@ -13,7 +13,7 @@ import type { ActiveRule, ArgCondition, ResolvedAction } from '../../../src/poli
 import { actionValue, precedenceRank } from '../../../src/compiler/actions';
 import { buildSegments, generateProgram } from '../../../src/compiler/compile';
 import { foreignRanges, plansFor } from '../../../src/compiler/compile';
-import { randU64, rng } from './random';
+import { randU64, rng } from '../../helpers/random';
 
 const U64 = 0xffffffffffffffffn;
 const KILL = SECCOMP_RET.KILL_PROCESS;

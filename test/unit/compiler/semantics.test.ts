@@ -27,7 +27,7 @@ import {
   schedPolicyCases,
   socketFamilyCases,
 } from '../../helpers/reference-model';
-import { randU64, rng } from './random';
+import { randU64, rng } from '../../helpers/random';
 
 const ZERO: readonly bigint[] = [0n, 0n, 0n, 0n, 0n, 0n];
 

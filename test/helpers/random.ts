@@ -1,4 +1,4 @@
-/** Deterministic randomness for the compiler tests, so every failure reproduces. */
+/** Deterministic randomness for the property and compiler tests, so every failure reproduces. */
 
 /** mulberry32: a small seeded PRNG giving numbers in [0, 1). */
 export function rng(seed: number): () => number {

@@ -1,9 +1,9 @@
 /**
  * Generates src/arch/generated/syscalls.ts from libseccomp's syscalls.csv
- * (../shared/data/syscalls.csv by default; a path may be given as the first
- * argument). The CSV is a build-time input only: users install the project
- * without shared/, so the tables are committed and a unit test proves they are
- * current (it regenerates them in memory with `generateSyscallsSource`).
+ * (data/syscalls.csv by default, with its provenance in data/README.md; a path
+ * may be given as the first argument). The CSV is a build-time input only: the
+ * tables are committed and a unit test proves they are current (it regenerates
+ * them in memory with `generateSyscallsSource`).
  *
  * Usage: npm run build && npm run gen:syscalls [-- path/to/syscalls.csv]
  */
@@ -172,9 +172,9 @@ export function findRepoRoot(from: string = __dirname): string {
   }
 }
 
-/** Where the CSV is expected by default: shared/ beside the repository. */
+/** Where the CSV lives: data/ of the repository (see data/README.md). */
 export function defaultCsvPath(root: string = findRepoRoot()): string {
-  return path.resolve(root, '..', 'shared', 'data', 'syscalls.csv');
+  return path.join(root, 'data', 'syscalls.csv');
 }
 
 export function generatedPath(root: string = findRepoRoot()): string {

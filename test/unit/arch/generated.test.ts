@@ -1,6 +1,6 @@
 /**
  * The committed syscall tables are what scripts/gen-syscalls.ts makes of
- * ../shared/data/syscalls.csv, and they honour the CSV's conventions
+ * data/syscalls.csv, and they honour the CSV's conventions
  * (absent = absent, x32 bit, mips base, arm private base).
  */
 import * as fs from 'fs';

@@ -169,7 +169,7 @@ describe('doctor on this host', () => {
       error: null,
     });
     expect(d.preflight).toBeNull();
-    // This machine supports everything (see /work/shared/notes/kernel-facts.md).
+    // This machine supports everything (Linux 6.18 with seccomp user notification, TSYNC_ESRCH and the action cache).
     expect(d.problems).toEqual([]);
     expect(r.code).toBe(0);
   });

@@ -29,6 +29,8 @@ export interface LaunchRecord {
   readonly filterSource: 'precompiled' | 'compiled' | null;
   readonly noNewPrivs: boolean;
   readonly execGate: boolean;
+  /** Under the gate: QEMU's file exec'd by descriptor (exactly the file checked) or by path. */
+  readonly execBy?: 'descriptor' | 'path';
   /** What we appended for QEMU's own -sandbox (resourcecontrol with thread-context), if anything. */
   readonly qemuSandbox: string | null;
   /** The Landlock domain QEMU enters (launcher/landlock.ts), or why none. */

@@ -16,7 +16,7 @@
  * Any failure: one line on stderr, a documented exit code (errors.ts), and
  * QEMU is never started unfiltered. Only `-sandbox off` runs without a filter.
  */
-import { readFileSync, readdirSync, realpathSync, writeSync } from 'node:fs';
+import { openSync, readFileSync, readdirSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { readPrecompiled } from '../src/compiler/precompiled';
@@ -29,7 +29,13 @@ import {
   resolveSandboxPolicy,
 } from '../src/policy/sandbox-option';
 import type { SandboxPolicy } from '../src/policy/types';
-import { chooseBinary, resolveBinary, scriptInterpreter, type ResolvedBinary } from './binary';
+import {
+  chooseBinary,
+  execByDescriptorKeepsName,
+  resolveBinary,
+  scriptInterpreterOf,
+  type ResolvedBinary,
+} from './binary';
 import { environmentMap, qemuEnvironment } from './env';
 import { EXIT, LaunchError, type ExitCode } from './errors';
 import { checkKernelSupport } from './kernel';
@@ -155,13 +161,30 @@ function run(log: { current?: LauncherLog }): void {
   const nnp = planNoNewPrivs(policy, readFileSync('/proc/self/status', 'latin1'));
 
   marks.binary = ms();
+  // Under spawn=deny the gate lets exactly one exec through: it runs the file
+  // opened here, whose first bytes preflight reads (a script needs a second
+  // exec), by descriptor where the kernel then keeps QEMU's name; elsewhere
+  // by path. Close-on-exec: QEMU never sees it.
+  const gated = policy.enable && policy.spawn === 'deny';
+  let binaryFd: number | undefined;
+  if (gated) {
+    try {
+      binaryFd = openSync(binary.path, 'r');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new LaunchError(
+        `cannot open ${binary.path}: ${err.code ?? err.message}`,
+        err.code === 'ENOENT' ? EXIT.notFound : EXIT.cannotExecute,
+      );
+    }
+  }
   const findings = preflight(qemuArgs, policy, {
     noNewPrivs: nnp.inEffect,
     sandboxOnCommandLine,
     // Only spawn=deny cares whether the binary is a script (one read of its first bytes).
     binary:
-      policy.enable && policy.spawn === 'deny'
-        ? { path: binary.path, interpreter: scriptInterpreter(binary.path) }
+      binaryFd !== undefined
+        ? { path: binary.path, interpreter: scriptInterpreterOf(binaryFd) }
         : undefined,
   });
   if (findings.length > 0) {
@@ -221,10 +244,15 @@ function run(log: { current?: LauncherLog }): void {
     ...qemuRawArgs(state.args, strings),
     ...delegation.extraArgs.map((s) => Buffer.from(s)),
   ];
+  const byDescriptor =
+    armGate &&
+    binaryFd !== undefined &&
+    execByDescriptorKeepsName(readFileSync('/proc/sys/kernel/osrelease', 'latin1'));
   const exec = native.prepareExec(
     binary.path,
     [Buffer.from(binary.path), ...args],
     qemuEnvironment(state.environ),
+    byDescriptor ? binaryFd : undefined,
   );
 
   // ---- from here on the process is being turned into QEMU ----
@@ -272,6 +300,7 @@ function run(log: { current?: LauncherLog }): void {
     filterSource: filter ? (cached ? 'precompiled' : 'compiled') : null,
     noNewPrivs: nnp.inEffect,
     execGate: armGate,
+    ...(armGate ? { execBy: byDescriptor ? 'descriptor' : 'path' } : {}),
     qemuSandbox: delegation.extraArgs.length > 0 ? delegation.extraArgs[1] : null,
     landlock: landlockRecord(landlock),
     elapsedMs: ms(),
@@ -308,8 +337,8 @@ function run(log: { current?: LauncherLog }): void {
   }
 
   const abi = hostSyscalls ?? arch().getAbi(abiName);
-  const nr = abi.syscalls.get('execve');
-  if (nr === undefined) throw new LaunchError(`no execve on ${abiName}`, EXIT.software);
+  const nr = abi.syscalls.get(exec.syscall);
+  if (nr === undefined) throw new LaunchError(`no ${exec.syscall} on ${abiName}`, EXIT.software);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { execThroughGate } = require('../src/native/gate') as Gate;
   const outcome = execThroughGate(

@@ -36,6 +36,7 @@ export const HOST_SYSCALLS = [
   'rt_sigaction',
   'rt_sigprocmask',
   'execve',
+  'execveat',
   'landlock_create_ruleset',
   'landlock_restrict_self',
 ] as const;

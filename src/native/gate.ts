@@ -57,7 +57,7 @@ import { notifRecv, notifSend, pollIn } from './notify';
 import type { PreparedExec } from './index';
 
 export interface GateExpectation {
-  /** execve's number on the native ABI. */
+  /** The number of our exec's syscall (execve, or execveat by descriptor) on the native ABI. */
   readonly nr: number;
   /** AUDIT_ARCH_* of the native ABI. */
   readonly arch: number;
@@ -120,11 +120,14 @@ export function execThroughGate(
     const n = notifRecv(listener);
     if (!n) continue; // the caller went away before we read it
     const mask = threadSignalMask(n.pid);
+    // execve(path, ...) or execveat(fd, "", ..., AT_EMPTY_PATH): our buffers, our descriptor.
     const ours =
       mask !== undefined &&
       n.nr === expect.nr &&
       n.arch === expect.arch &&
-      n.args[0] === exec.pathAddress;
+      (exec.fd === undefined
+        ? n.args[0] === exec.pathAddress
+        : n.args[0] === BigInt(exec.fd) && n.args[1] === exec.pathAddress);
     if (!ours) {
       // Another thread, syscall or path: not our exec. Refuse it, keep waiting.
       refusedOthers++;

@@ -41,7 +41,7 @@ export function hostileBinary(): string {
 /** One attempt's line (see hostile.c). */
 export interface AttemptLine {
   readonly attempt: string;
-  readonly result: 'escaped' | 'denied' | 'unverified' | 'error';
+  readonly result: 'escaped' | 'denied' | 'unverified' | 'no-effect' | 'error';
   readonly errno?: string;
   /** The call that failed. */
   readonly step?: string;
@@ -79,6 +79,8 @@ export interface GroupResult {
   readonly transcript: string;
   /** Where the victim kept its secret and wrote its state. */
   readonly dir?: string;
+  /** tty-run: what waited in the terminal's input after the attacker ended. */
+  readonly ttyPending?: string;
 }
 
 const SIGNALS: Readonly<Record<number, string>> = { 31: 'SIGSYS', 9: 'SIGKILL', 11: 'SIGSEGV' };
@@ -296,6 +298,47 @@ export async function attackVictim(
     await victim.stop().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Runs a hostile harness (ns-run, tty-run) around the attacker: the harness
+ * reports how the attacker ended in its last line.
+ */
+async function harnessRun(
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+): Promise<OneRun> {
+  const run = await exec(argv, env);
+  const done = run.lines.find((l) => l.harness === 'done') as
+    { exit: number; signal: number } | undefined;
+  if (!done) throw new Error(`the harness did not finish:\n${run.text}`);
+  return {
+    ...run,
+    signal: done.signal ? (SIGNALS[done.signal] ?? `signal ${done.signal}`) : null,
+    exitCode: done.exit,
+  };
+}
+
+/**
+ * Attempts on the terminal QEMU was started from (TIOCSTI): the attacker's
+ * stdin and controlling terminal are a new pty of the tty-run harness, which
+ * reports what waited in that terminal's input afterwards.
+ */
+export async function attackOnTty(
+  opts: AttackOptions,
+  attempts: readonly string[],
+): Promise<GroupResult> {
+  let pending = '';
+  const r = await runWithRestarts(attempts, async (remaining) => {
+    const run = await harnessRun(
+      [hostileBinary(), 'tty-run', '--', ...asUser(opts.user), ...attackerArgv(opts, remaining)],
+      opts.env,
+    );
+    const tty = run.lines.find((l) => l.tty === 'pending') as { data: string } | undefined;
+    pending += tty?.data ?? '';
+    return run;
+  });
+  return { ...r, ttyPending: pending };
 }
 
 /**

@@ -31,6 +31,7 @@ import {
   VictimState,
   attackAlone,
   attackInPidNamespace,
+  attackOnTty,
   attackVictim,
   giveTo,
   hostileBinary,
@@ -58,14 +59,19 @@ const VICTIM_ATTEMPTS = [
   'migrate-pages-other',
   'prlimit-other',
   'perf-event-other',
+  'get-robust-list-other',
   'kill-other',
   'tgkill-other',
   'pidfd-send-signal-other',
   'sigqueue-other',
+  'tkill-other',
+  'tgsigqueue-other',
+  'fsetown-sigio',
   'kill-pgrp-other',
   'abstract-connect',
   'setpriority-other',
   'sched-setaffinity-other',
+  'sched-setattr-other',
   'ioprio-set-other',
 ] as const;
 /** Signal everything: only inside a PID namespace of their own. */
@@ -75,17 +81,21 @@ const EXEC_ATTEMPTS = ['gate-reroute', 'exec-after'] as const;
 /** No victim; setgroups last, its denial kills. */
 const HOST_ATTEMPTS = [
   'fork',
+  'perf-event-cpu',
   'sched-setattr-fifo',
   'sched-setattr-nice',
   'ioprio-set',
   'tun-setiff',
   'setgroups',
 ] as const;
+/** On the terminal QEMU was started from: under the tty-run harness. */
+const TTY_ATTEMPTS = ['tiocsti'] as const;
 const ALL_ATTEMPTS: readonly string[] = [
   ...VICTIM_ATTEMPTS,
   ...PIDNS_ATTEMPTS,
   ...EXEC_ATTEMPTS,
   ...HOST_ATTEMPTS,
+  ...TTY_ATTEMPTS,
 ];
 
 // ---- the policies --------------------------------------------------------------------
@@ -121,7 +131,10 @@ type Expectation =
   | { readonly kind: 'killed' }
   /** gate-reroute: seccomp(NEW_LISTENER) -> EPERM, then the exec -> ENOSYS. */
   | { readonly kind: 'gate' }
-  /** Contained (any errno, or SIGSYS): an escape found here, beyond the specified list. */
+  /**
+   * Contained (any errno, SIGSYS, or no effect at all): an escape found
+   * here, beyond the specified list.
+   */
   | { readonly kind: 'contained' }
   /** Not this policy's business: recorded, and the same as without the sandbox. */
   | { readonly kind: 'allowed-by-policy' };
@@ -155,12 +168,22 @@ const UNDER_ANY_SANDBOX: Readonly<Record<string, Expectation>> = {
   'pidfd-send-signal-other': denied('EPERM'),
   'abstract-connect': denied('EPERM'),
   'kcmp-other': denied('EPERM', 'EACCES'),
-  // Beyond the specified list: the victim's fd through /proc, and changing
-  // another process's CPU and I/O scheduling.
+  // Beyond the specified list. The other signal calls, like their siblings:
+  'tkill-other': denied('EPERM'),
+  'tgsigqueue-other': denied('EPERM'),
+  // The kernel signalling the victim for us (F_SETOWN/F_SETSIG on a socket),
+  // the victim's fd through /proc, an address inside the victim, changing
+  // another process's CPU and I/O scheduling, counters on a whole CPU, and
+  // typing into the terminal QEMU was started from:
+  'fsetown-sigio': { kind: 'contained' },
   'proc-fd-open': { kind: 'contained' },
+  'get-robust-list-other': { kind: 'contained' },
   'setpriority-other': { kind: 'contained' },
   'sched-setaffinity-other': { kind: 'contained' },
+  'sched-setattr-other': { kind: 'contained' },
   'ioprio-set-other': { kind: 'contained' },
+  'perf-event-cpu': { kind: 'contained' },
+  tiocsti: { kind: 'contained' },
 };
 
 /** What the kernel refuses by itself, without any sandbox. */
@@ -168,6 +191,7 @@ const KERNEL_DENIES: Readonly<Record<User, Readonly<Record<string, string>>>> = 
   root: {},
   nobody: {
     'process-madvise-other': 'EPERM', // needs CAP_SYS_NICE
+    'perf-event-cpu': 'EACCES', // kernel.perf_event_paranoid 2: own processes only
     'sched-setattr-fifo': 'EPERM', // RLIMIT_RTPRIO 0
     'sched-setattr-nice': 'EPERM', // RLIMIT_NICE 0
     'ioprio-set': 'EPERM', // the RT class needs CAP_SYS_NICE or CAP_SYS_ADMIN
@@ -287,6 +311,7 @@ beforeAll(async () => {
           tasks.push(async () => keep(attempt, await attackAlone(opts, [attempt])));
         }
         tasks.push(async () => keep('host', await attackAlone(opts, HOST_ATTEMPTS)));
+        tasks.push(async () => keep('tty', await attackOnTty(opts, TTY_ATTEMPTS)));
       }
     }
     await limit(tasks, 2);
@@ -334,7 +359,9 @@ function verdict(attempt: string, policy: Policy, user: User): string | null {
         : 'expected seccomp(NEW_LISTENER) -> EPERM and the exec -> ENOSYS';
     }
     case 'contained':
-      return isDenied ? null : 'expected contained (denied or killed)';
+      return isDenied || o.result === 'no-effect'
+        ? null
+        : 'expected contained (denied, killed, or no effect)';
     case 'allowed-by-policy': {
       const base = outcomeOf(attempt, BASELINE, user);
       return o.result === base.result && errnoOf(o) === errnoOf(base)
@@ -401,6 +428,25 @@ describe('the victims saw nothing of a sandboxed attacker', () => {
     expect(victimChanges(r.victimBefore, r.victimAfter)).toEqual([]);
   });
 
+  test.each(
+    sandboxed.flatMap((policy) =>
+      USERS.map((user) => [`terminal under ${policy.label} as ${user}`, policy, user] as const),
+    ),
+  )('%s: nothing typed into it', (_name, policy, user) => {
+    if (setupError) throw setupError;
+    const r = groups.get(key(policy, user))?.get('tty');
+    expect(r?.ttyPending).toBe('');
+  });
+
+  test('and the unsandboxed terminal got the typed command (the harness really observes)', () => {
+    if (setupError) throw setupError;
+    for (const user of USERS) {
+      expect(groups.get(key(BASELINE, user))?.get('tty')?.ttyPending).toBe(
+        'echo HOSTILE-TIOCSTI\n',
+      );
+    }
+  });
+
   test('and the unsandboxed victims saw the attacks (the victim really observes)', () => {
     if (setupError) throw setupError;
     for (const user of USERS) {
@@ -444,6 +490,8 @@ function cellText(o: AttemptOutcome): string {
         : `denied ${o.errno}`;
     case 'killed':
       return `killed (${o.signal})`;
+    case 'no-effect':
+      return 'no effect';
     case 'unverified':
       return `unverified: ${o.evidence}`;
     case 'error':
@@ -503,7 +551,16 @@ afterAll(() => {
     });
     return `| victim state after (${g}) | ${cells.join(' | ')} |`;
   });
-  lines.push(...victimRow, '', `${unexpected} cells not as expected.`);
+  const ttyRow = cols.map(([p, u]) => {
+    const pending = groups.get(key(p, u))?.get('tty')?.ttyPending;
+    return pending === undefined ? '-' : pending ? JSON.stringify(pending) : 'nothing';
+  });
+  lines.push(
+    ...victimRow,
+    `| terminal input after (tty) | ${ttyRow.join(' | ')} |`,
+    '',
+    `${unexpected} cells not as expected.`,
+  );
   mkdirSync(join(REPO_ROOT, '.cache'), { recursive: true });
   writeFileSync(join(REPO_ROOT, '.cache', 'hostile-matrix.md'), `${lines.join('\n')}\n`);
 });

@@ -17,6 +17,8 @@
  *       {"attempt":A,"result":R,"errno":E,"step":S,"evidence":X}
  *       R: escaped (harm verified) | denied (a step failed with errno E) |
  *          unverified (the call succeeded but its effect was not seen) |
+ *          no-effect (fsetown-sigio only: every call returned and the
+ *          victim provably got nothing, which is how that one is contained) |
  *          error (the attempt could not be made: a test defect).
  *       SPEC: the `spec` field of the victim's ready line.
  *   hostile victim DIR SOCKNAME [--own-group]
@@ -32,6 +34,10 @@
  *       group, runs CMD with @VICTIM replaced by the victim's spec (the
  *       attacker, in the same group), stops the victim, and prints
  *       {"harness":"done","exit":N,"signal":N}.
+ *   hostile tty-run -- CMD...
+ *       For tiocsti: runs CMD in a new session whose controlling terminal
+ *       (and stdin) is a new pty, then prints what waits in its input
+ *       ({"tty":"pending","data":...}) and {"harness":"done",...}.
  *   hostile ran-after-exec ATTEMPT [NOTE]
  *       What the exec attempts exec: proves that the exec happened.
  */
@@ -66,6 +72,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -202,9 +209,9 @@ static void victim_observe(char *out, size_t cap, long connections, int max_trac
   long ioprio = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0);
   snprintf(out, cap,
            "{\"pid\":%d,\"usr1\":%d,\"connections\":%ld,\"tracer\":%d,\"nofile\":[%lld,%lld],"
-           "\"nice\":%d,\"cpus\":%d,\"ioprio\":%ld,\"marker\":\"",
+           "\"nice\":%d,\"policy\":%d,\"cpus\":%d,\"ioprio\":%ld,\"marker\":\"",
            getpid(), (int)victim_usr1, connections, max_tracer, (long long)nofile.rlim_cur,
-           (long long)nofile.rlim_max, nice, CPU_COUNT(&cpus), ioprio);
+           (long long)nofile.rlim_max, nice, sched_getscheduler(0), CPU_COUNT(&cpus), ioprio);
   json_escape(out, cap - 3, marker);
   strcat(out, "\"}");
 }
@@ -567,6 +574,34 @@ static void attempt_perf_event_other(const char *a, const struct victim *v) {
          (unsigned long long)count, r);
 }
 
+/* Harm: watch every process on a CPU (pid -1: system-wide on CPU 0). */
+static void attempt_perf_event_cpu(const char *a) {
+  struct perf_event_attr attr = {0};
+  attr.size = sizeof attr;
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CONTEXT_SWITCHES;
+  int fd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, 0);
+  if (fd < 0) return DENIED(a, "perf_event_open(pid=-1, cpu=0)", errno);
+  usleep(100000);
+  uint64_t count = 0;
+  ssize_t r = read(fd, &count, sizeof count);
+  close(fd);
+  report(a, "escaped", 0, NULL, NULL,
+         "a counter on all of CPU 0: %llu context switches in 100 ms (read %zd)",
+         (unsigned long long)count, r);
+}
+
+/* Harm: learn an address inside the victim (its robust futex list head),
+ * which defeats its address-space randomisation. */
+static void attempt_get_robust_list_other(const char *a, const struct victim *v) {
+  void *head = NULL;
+  size_t len = 0;
+  if (syscall(SYS_get_robust_list, v->pid, &head, &len) != 0)
+    return DENIED(a, "get_robust_list(victim)", errno);
+  if (head) return report(a, "escaped", 0, NULL, NULL, "the victim's robust list is at %p", head);
+  report(a, "unverified", 0, NULL, NULL, "get_robust_list returned 0 with no list");
+}
+
 /* Harm for the signal attempts: the victim gets a signal (a harmless one,
  * SIGUSR1, that it counts; a real attacker would send SIGKILL). */
 static void signal_verdict(const char *a, const struct victim *v, long before, const char *how) {
@@ -609,6 +644,52 @@ static void attempt_sigqueue_other(const char *a, const struct victim *v) {
   union sigval val = {.sival_int = 42};
   if (sigqueue(v->pid, SIGUSR1, val) != 0) return DENIED(a, "rt_sigqueueinfo", errno);
   signal_verdict(a, v, before, "sigqueue(victim, SIGUSR1)");
+}
+
+/* Harm: signal the victim's thread with the old tkill. */
+static void attempt_tkill_other(const char *a, const struct victim *v) {
+  long before = state_num(v, "usr1");
+  if (syscall(SYS_tkill, v->pid, SIGUSR1) != 0) return DENIED(a, "tkill", errno);
+  signal_verdict(a, v, before, "tkill(victim, SIGUSR1)");
+}
+
+/* Harm: a queued signal to the victim's thread (rt_tgsigqueueinfo). */
+static void attempt_tgsigqueue_other(const char *a, const struct victim *v) {
+  long before = state_num(v, "usr1");
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  info.si_signo = SIGUSR1;
+  info.si_code = SI_QUEUE;
+  info.si_pid = getpid();
+  info.si_uid = getuid();
+  if (syscall(SYS_rt_tgsigqueueinfo, v->pid, v->pid, SIGUSR1, &info) != 0)
+    return DENIED(a, "rt_tgsigqueueinfo", errno);
+  signal_verdict(a, v, before, "rt_tgsigqueueinfo(victim, SIGUSR1)");
+}
+
+/* Harm: have the kernel signal the victim for us: make it the owner of a
+ * socket's async I/O (F_SETOWN), with SIGUSR1 as the signal (F_SETSIG), and
+ * make the socket readable. No kill-class call is ever made. Contained when
+ * a step fails, or when the victim simply gets nothing ("no-effect"). */
+static void attempt_fsetown_sigio(const char *a, const struct victim *v) {
+  long before = state_num(v, "usr1");
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return DENIED(a, "socketpair", errno);
+  const char *step = NULL;
+  if (fcntl(sv[0], F_SETOWN, v->pid) != 0) step = "fcntl(F_SETOWN, victim)";
+  else if (fcntl(sv[0], F_SETSIG, SIGUSR1) != 0) step = "fcntl(F_SETSIG)";
+  else if (fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_ASYNC) != 0) step = "fcntl(O_ASYNC)";
+  else if (write(sv[1], "x", 1) != 1) step = "write";
+  int e = errno;
+  long after = step ? before : await_state_change(v, "usr1", before);
+  close(sv[0]);
+  close(sv[1]);
+  if (step) return DENIED(a, step, e);
+  if (after > before)
+    return report(a, "escaped", 0, NULL, NULL,
+                  "F_SETOWN + F_SETSIG: the victim counted SIGUSR1 (%ld -> %ld)", before, after);
+  report(a, "no-effect", 0, NULL, NULL, "every call returned, the victim counted no signal");
 }
 
 /* Harm: signal the victim's process group (kill with a negative pid). Only
@@ -704,6 +785,18 @@ static void attempt_sched_setaffinity_other(const char *a, const struct victim *
                   first, before);
   report(a, "unverified", 0, NULL, NULL, "sched_setaffinity returned 0, the victim reports %ld",
          seen);
+}
+
+/* Harm: demote the victim to SCHED_IDLE (it runs only when nothing else does). */
+static void attempt_sched_setattr_other(const char *a, const struct victim *v) {
+  struct sched_attr_v0 attr = {.size = sizeof attr, .sched_policy = SCHED_IDLE};
+  long before = state_num(v, "policy");
+  if (syscall(SYS_sched_setattr, v->pid, &attr, 0) != 0)
+    return DENIED(a, "sched_setattr(victim, SCHED_IDLE)", errno);
+  long seen = await_state_change(v, "policy", before);
+  if (seen == SCHED_IDLE)
+    return report(a, "escaped", 0, NULL, NULL, "the victim now runs at SCHED_IDLE");
+  report(a, "unverified", 0, NULL, NULL, "sched_setattr returned 0, the victim reports %ld", seen);
 }
 
 /* Harm: starve the victim of I/O (the idle I/O class). */
@@ -887,6 +980,25 @@ static void attempt_tun_setiff(const char *a) {
   report(a, "unverified", 0, NULL, extra, "TUNSETIFF returned 0 but %s did not exist", sys);
 }
 
+/* Harm: type into the terminal QEMU was started from: whatever reads it next
+ * (the user's shell, once QEMU exits) runs the injected command. Run under
+ * the tty-run harness, so the terminal is a pty of the test's own. */
+static void attempt_tiocsti(const char *a) {
+  static const char text[] = "echo HOSTILE-TIOCSTI\n";
+  if (!isatty(0)) return SETUP_ERROR(a, "stdin is not a terminal (run under tty-run)");
+  int before = 0, after = 0;
+  if (ioctl(0, FIONREAD, &before) != 0) return SETUP_ERROR(a, "FIONREAD: %s", strerror(errno));
+  for (const char *c = text; *c; c++)
+    if (ioctl(0, TIOCSTI, c) != 0) return DENIED(a, "ioctl(TIOCSTI)", errno);
+  ioctl(0, FIONREAD, &after);
+  if (after - before == (int)strlen(text))
+    return report(a, "escaped", 0, NULL, NULL,
+                  "typed \"echo HOSTILE-TIOCSTI\" into the terminal's input (%d bytes pending)",
+                  after);
+  report(a, "unverified", 0, NULL, NULL, "TIOCSTI returned 0, %d -> %d bytes pending", before,
+         after);
+}
+
 /* ---- dispatch ----------------------------------------------------------------------- */
 
 typedef void (*victim_attempt)(const char *, const struct victim *);
@@ -909,16 +1021,21 @@ static const struct {
     {"migrate-pages-other", attempt_migrate_pages_other},
     {"prlimit-other", attempt_prlimit_other},
     {"perf-event-other", attempt_perf_event_other},
+    {"get-robust-list-other", attempt_get_robust_list_other},
     {"kill-other", attempt_kill_other},
     {"tgkill-other", attempt_tgkill_other},
     {"pidfd-send-signal-other", attempt_pidfd_send_signal_other},
     {"sigqueue-other", attempt_sigqueue_other},
+    {"tkill-other", attempt_tkill_other},
+    {"tgsigqueue-other", attempt_tgsigqueue_other},
+    {"fsetown-sigio", attempt_fsetown_sigio},
     {"kill-pgrp-other", attempt_kill_pgrp_other},
     {"kill-all", attempt_kill_all},
     {"kill-group", attempt_kill_group},
     {"abstract-connect", attempt_abstract_connect},
     {"setpriority-other", attempt_setpriority_other},
     {"sched-setaffinity-other", attempt_sched_setaffinity_other},
+    {"sched-setattr-other", attempt_sched_setattr_other},
     {"ioprio-set-other", attempt_ioprio_set_other},
 };
 
@@ -929,11 +1046,13 @@ static const struct {
     {"gate-reroute", attempt_gate_reroute},
     {"exec-after", attempt_exec_after},
     {"fork", attempt_fork},
+    {"perf-event-cpu", attempt_perf_event_cpu},
     {"sched-setattr-fifo", attempt_sched_setattr_fifo},
     {"sched-setattr-nice", attempt_sched_setattr_nice},
     {"ioprio-set", attempt_ioprio_set},
     {"setgroups", attempt_setgroups},
     {"tun-setiff", attempt_tun_setiff},
+    {"tiocsti", attempt_tiocsti},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -1016,6 +1135,46 @@ static int ns_run(const char *dir, const char *sockname, char **cmd) {
   return 0;
 }
 
+/* The harness for tiocsti: runs CMD with a new pty of its own as controlling
+ * terminal and stdin (stdout and stderr stay ours), then prints what is
+ * waiting in the terminal's input, as the next reader (a shell) would get it. */
+static int tty_run(char **cmd) {
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return 2;
+  char name[128];
+  if (ptsname_r(master, name, sizeof name) != 0) return 2;
+  /* Our own reader of the terminal, raw, so typed input is readable at once. */
+  int reader = open(name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  struct termios t;
+  if (reader < 0 || tcgetattr(reader, &t) != 0) return 2;
+  cfmakeraw(&t);
+  if (tcsetattr(reader, TCSANOW, &t) != 0) return 2;
+  pid_t child = fork();
+  if (child < 0) return 2;
+  if (child == 0) {
+    int tty;
+    /* A new session; the first terminal it opens becomes its controlling one. */
+    if (setsid() < 0 || (tty = open(name, O_RDWR)) < 0 || dup2(tty, 0) != 0) _exit(126);
+    close(tty);
+    execvp(cmd[0], cmd);
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  char pending[256] = "";
+  ssize_t r = read(reader, pending, sizeof pending - 1);
+  pending[r > 0 ? r : 0] = 0;
+  char line[1024] = "{\"tty\":\"pending\",\"data\":\"";
+  json_escape(line, sizeof line - 64, pending);
+  size_t n = strlen(line);
+  snprintf(line + n, sizeof line - n, "\"}\n{\"harness\":\"done\",\"exit\":%d,\"signal\":%d}\n",
+           WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  write_line(line);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int i = 1;
   while (i < argc && !strcmp(argv[i], "-nodefaults")) i++; /* for the launcher's preflight */
@@ -1027,6 +1186,10 @@ int main(int argc, char **argv) {
   if (i < argc && !strcmp(argv[i], "ns-run")) {
     if (argc - i < 5 || strcmp(argv[i + 3], "--") != 0) return 2;
     return ns_run(argv[i + 1], argv[i + 2], argv + i + 4);
+  }
+  if (i < argc && !strcmp(argv[i], "tty-run")) {
+    if (argc - i < 3 || strcmp(argv[i + 1], "--") != 0) return 2;
+    return tty_run(argv + i + 2);
   }
   if (i < argc && !strcmp(argv[i], "ran-after-exec")) {
     if (argc - i < 2) return 2;

@@ -285,33 +285,56 @@ beforeAll(async () => {
         const k = key(policy, user);
         outcomes.set(k, new Map());
         groups.set(k, new Map());
-        const keep = (name: string, r: GroupResult) => {
-          groups.get(k)?.set(name, r);
-          for (const [a, o] of r.outcomes) outcomes.get(k)?.set(a, o);
-        };
         const dir = () => {
           const d = join(top, `run-${++n}`);
           mkdirSync(d);
           return d;
         };
         const secret = `SECRET-${user}-${n}-${process.pid}`;
-        tasks.push(async () => {
-          const d = dir();
-          prepareVictimDir(user, d, secret);
-          const victimEnv = {
-            PATH: '/usr/bin:/bin',
-            VICTIM_ENV_SECRET: `${secret}-in-environ`,
-          };
-          keep('victim', await attackVictim(opts, VICTIM_ATTEMPTS, d, victimEnv));
-        });
-        tasks.push(async () => {
-          keep('pidns', await attackInPidNamespace(opts, PIDNS_ATTEMPTS, dir(), secret));
-        });
-        for (const attempt of EXEC_ATTEMPTS) {
-          tasks.push(async () => keep(attempt, await attackAlone(opts, [attempt])));
+        const victimEnv = { PATH: '/usr/bin:/bin', VICTIM_ENV_SECRET: `${secret}-in-environ` };
+        const runs: [string, readonly string[], () => Promise<GroupResult>][] = [
+          [
+            'victim',
+            VICTIM_ATTEMPTS,
+            () => {
+              const d = dir();
+              prepareVictimDir(user, d, secret);
+              return attackVictim(opts, VICTIM_ATTEMPTS, d, victimEnv);
+            },
+          ],
+          [
+            'pidns',
+            PIDNS_ATTEMPTS,
+            () => attackInPidNamespace(opts, PIDNS_ATTEMPTS, dir(), secret),
+          ],
+          ...EXEC_ATTEMPTS.map((a): [string, readonly string[], () => Promise<GroupResult>] => [
+            a,
+            [a],
+            () => attackAlone(opts, [a]),
+          ]),
+          ['host', HOST_ATTEMPTS, () => attackAlone(opts, HOST_ATTEMPTS)],
+          ['tty', TTY_ATTEMPTS, () => attackOnTty(opts, TTY_ATTEMPTS)],
+        ];
+        for (const [name, attempts, run] of runs) {
+          tasks.push(async () => {
+            let r: GroupResult;
+            try {
+              r = await run();
+            } catch (e) {
+              // This group could not run: its attempts fail with the reason,
+              // the other groups still count.
+              const message = (e as Error).message;
+              r = {
+                outcomes: new Map(
+                  attempts.map((a) => [a, { attempt: a, result: 'error', evidence: message }]),
+                ),
+                transcript: message,
+              };
+            }
+            groups.get(k)?.set(name, r);
+            for (const [a, o] of r.outcomes) outcomes.get(k)?.set(a, o);
+          });
         }
-        tasks.push(async () => keep('host', await attackAlone(opts, HOST_ATTEMPTS)));
-        tasks.push(async () => keep('tty', await attackOnTty(opts, TTY_ATTEMPTS)));
       }
     }
     await limit(tasks, 2);

@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X32_SYSCALL_BIT, getAbi } from '../../src/arch';
-import { activeRules, parsePolicy } from '../../src/policy';
+import { activeRules, conditionHolds, parsePolicy } from '../../src/policy';
 import type { ActiveRule, ArgCondition, ResolvedAction } from '../../src/policy';
 import { REPO_ROOT } from '../helpers/cbuild';
 import {
@@ -112,20 +112,12 @@ function argValue(token: string): bigint {
   return BigInt.asUintN(64, v);
 }
 
-/** The policy module's condition semantics, for checking our own arguments. */
-function conditionHolds(c: ArgCondition, args: readonly string[]): boolean {
-  let v = argValue(args[c.arg] ?? '0');
-  if (c.width === 32) v = BigInt.asUintN(32, v);
-  switch (c.op) {
-    case 'eq':
-      return v === (c.values ?? [])[0];
-    case 'in':
-      return (c.values ?? []).includes(v);
-    case 'masked': {
-      const m = v & ~(c.ignore ?? 0n);
-      return (m & (c.allOf ?? 0n)) === (c.allOf ?? 0n) && (m & (c.noneOf ?? 0n)) === 0n;
-    }
-  }
+/** The policy module's condition semantics, on our own argument tokens. */
+function conditionHoldsFor(c: ArgCondition, args: readonly string[]): boolean {
+  return conditionHolds(
+    c,
+    args.map((a) => argValue(a)),
+  );
 }
 
 /**
@@ -207,7 +199,7 @@ function ruleCases(rule: ActiveRule, foreignExpected: Expected): Case[] {
       });
     } else {
       const c = rule.unless;
-      if (command[0] === 'try' && conditionHolds(c, command.slice(2))) {
+      if (command[0] === 'try' && conditionHoldsFor(c, command.slice(2))) {
         throw new Error(
           `SAFE_ARGS for ${rule.syscall} satisfy its "unless": the denied case would not be denied`,
         );

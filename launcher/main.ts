@@ -16,7 +16,7 @@
  * Any failure: one line on stderr, a documented exit code (errors.ts), and
  * QEMU is never started unfiltered. Only `-sandbox off` runs without a filter.
  */
-import { readFileSync, realpathSync, writeSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { readPrecompiled } from '../src/compiler/precompiled';
@@ -33,6 +33,7 @@ import { chooseBinary, resolveBinary, scriptInterpreter, type ResolvedBinary } f
 import { environmentMap, qemuEnvironment } from './env';
 import { EXIT, LaunchError, type ExitCode } from './errors';
 import { checkKernelSupport } from './kernel';
+import { landlockRecord, planLandlock, type LandlockPlan } from './landlock';
 import { createLog, type LauncherLog } from './log';
 import { planNoNewPrivs } from './no-new-privs';
 import { preflight, preflightReport } from './preflight';
@@ -45,6 +46,7 @@ import { cmdlineArgs, parseTrampolineArgs } from './state';
 type Native = typeof import('../src/native');
 type Arch = typeof import('../src/arch');
 type Gate = typeof import('../src/native/gate');
+type Landlock = typeof import('../src/native/landlock');
 
 /** How long the gate waits for our execve's notification. */
 const GATE_TIMEOUT_MS = 10_000;
@@ -199,6 +201,20 @@ function run(log: { current?: LauncherLog }): void {
     checkKernelSupport(filter.program);
   }
   const armGate = filter?.needsExecGate === true;
+  // The Landlock domain (launcher/landlock.ts): what the kernel offers decides.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const landlockNative = (): Landlock => require('../src/native/landlock') as Landlock;
+  const hostSyscalls = abiName === null ? undefined : (cached?.host ?? arch().getAbi(abiName));
+  const landlockNumbers = hostSyscalls && {
+    createRuleset: hostSyscalls.syscalls.get('landlock_create_ruleset') ?? -1,
+    restrictSelf: hostSyscalls.syscalls.get('landlock_restrict_self') ?? -1,
+  };
+  const landlock: LandlockPlan = planLandlock(
+    policy,
+    landlockNumbers && landlockNumbers.createRuleset >= 0
+      ? landlockNative().landlockSupport(landlockNumbers)
+      : { abi: 0, reason: 'no Landlock syscalls on this ABI' },
+  );
   marks.compile = ms();
 
   const args = [
@@ -257,6 +273,7 @@ function run(log: { current?: LauncherLog }): void {
     noNewPrivs: nnp.inEffect,
     execGate: armGate,
     qemuSandbox: delegation.extraArgs.length > 0 ? delegation.extraArgs[1] : null,
+    landlock: landlockRecord(landlock),
     elapsedMs: ms(),
     marks,
   });
@@ -266,13 +283,31 @@ function run(log: { current?: LauncherLog }): void {
   // gate's threadpool thread starts, so that it inherits the mask.
   restoreSignals(state.signals);
 
+  // The domain goes on this thread, last: the exec'ing thread's domain is
+  // what QEMU inherits. Under the gate the exec runs on a threadpool thread
+  // that does not exist yet (libuv starts it at the gate), so it is created
+  // inside the domain; the gate refuses a thread that existed before.
+  let threadsBeforeDomain: ReadonlySet<number> | undefined;
+  if (landlock.apply && landlockNumbers) {
+    try {
+      landlockNative().restrictSelf(landlockNumbers, landlock, landlock.flags);
+    } catch (e) {
+      const why = e instanceof native.NativeError ? e.code : (e as Error).message;
+      throw new LaunchError(
+        `entering the Landlock domain failed: ${why}; QEMU was not started`,
+        EXIT.software,
+      );
+    }
+    threadsBeforeDomain = new Set(readdirSync('/proc/self/task').map(Number));
+  }
+
   if (!armGate || abiName === null) {
     const errno = exec.run();
     // Still here: execve failed. Nothing ran; the filter dies with us.
     throw execFailed(binary.path, errno);
   }
 
-  const abi = cached?.host ?? arch().getAbi(abiName);
+  const abi = hostSyscalls ?? arch().getAbi(abiName);
   const nr = abi.syscalls.get('execve');
   if (nr === undefined) throw new LaunchError(`no execve on ${abiName}`, EXIT.software);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -286,6 +321,7 @@ function run(log: { current?: LauncherLog }): void {
       blockedSignals: state.signals.blocked,
       // Survives the trampoline's and Node's execs; a new thread starts without it.
       parentDeathSignal: native.getParentDeathSignal(),
+      ...(threadsBeforeDomain ? { threadsOutsideDomain: threadsBeforeDomain } : {}),
     },
     GATE_TIMEOUT_MS,
     // Runs only if execve returned: report and leave (QEMU did not start).

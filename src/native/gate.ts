@@ -65,6 +65,12 @@ export interface GateExpectation {
   readonly blockedSignals: bigint;
   /** The caller's parent-death signal (0: none), given to the exec thread. */
   readonly parentDeathSignal?: number;
+  /**
+   * The threads that existed when the launcher entered its Landlock domain:
+   * they are outside it, and an exec from one of them would take QEMU out of
+   * it. The exec thread must be a newer one.
+   */
+  readonly threadsOutsideDomain?: ReadonlySet<number>;
 }
 
 export type GateOutcome =
@@ -130,6 +136,14 @@ export function execThroughGate(
       return {
         kind: 'refused',
         reason: `the exec thread's signal mask is ${mask.toString(16)}, not the caller's ${expect.blockedSignals.toString(16)}`,
+        refusedOthers,
+      };
+    }
+    if (expect.threadsOutsideDomain?.has(n.pid)) {
+      notifSend(listener, n.id, { errno: EPERM });
+      return {
+        kind: 'refused',
+        reason: `the exec thread ${n.pid} existed before the Landlock domain, so QEMU would run outside it`,
         refusedOthers,
       };
     }

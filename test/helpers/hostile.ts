@@ -64,6 +64,8 @@ export interface VictimState {
   readonly tracer: number;
   readonly nofile: readonly [number, number];
   readonly nice: number;
+  /** Its scheduling policy (sched_getscheduler: 0 normal, 5 SCHED_IDLE). */
+  readonly policy: number;
   readonly cpus: number;
   readonly ioprio: number;
   readonly marker: string;

@@ -368,10 +368,13 @@ static void state_marker(const struct victim *v, char *out, size_t cap) {
   out[i] = 0;
 }
 
-/* Waits (up to 3 s: the host is slow) until the victim reports `key` other
- * than `before`; returns the new value, or `before` if nothing changed. */
-static long await_state_change(const struct victim *v, const char *key, long before) {
-  long end = now_ms() + 3000;
+/* Waits (up to timeout_ms) until the victim reports `key` other than
+ * `before`; returns the new value, or `before` if nothing changed. After a
+ * call that succeeded the change is due, so the wait is long (3 s: the host
+ * may be busy) and ends as soon as it comes. */
+static long await_state_change(const struct victim *v, const char *key, long before,
+                               long timeout_ms) {
+  long end = now_ms() + timeout_ms;
   for (;;) {
     long now = state_num(v, key);
     if (now != before || now_ms() > end) return now;
@@ -548,7 +551,7 @@ static void attempt_prlimit_other(const char *a, const struct victim *v) {
     return DENIED(a, "prlimit64(get)", errno);
   struct rlimit lower = {old.rlim_cur > 64 ? 64 : old.rlim_cur / 2, old.rlim_max};
   if (prlimit(v->pid, RLIMIT_NOFILE, &lower, NULL) != 0) return DENIED(a, "prlimit64(set)", errno);
-  long seen = await_state_change(v, "nofile", (long)old.rlim_cur);
+  long seen = await_state_change(v, "nofile", (long)old.rlim_cur, 3000);
   if (seen == (long)lower.rlim_cur)
     return report(a, "escaped", 0, NULL, NULL, "the victim's RLIMIT_NOFILE is now %ld (was %lld)",
                   seen, (long long)old.rlim_cur);
@@ -605,7 +608,7 @@ static void attempt_get_robust_list_other(const char *a, const struct victim *v)
 /* Harm for the signal attempts: the victim gets a signal (a harmless one,
  * SIGUSR1, that it counts; a real attacker would send SIGKILL). */
 static void signal_verdict(const char *a, const struct victim *v, long before, const char *how) {
-  long after = await_state_change(v, "usr1", before);
+  long after = await_state_change(v, "usr1", before, 3000);
   if (after > before)
     return report(a, "escaped", 0, NULL, NULL, "%s: the victim counted SIGUSR1 (%ld -> %ld)", how,
                   before, after);
@@ -682,7 +685,10 @@ static void attempt_fsetown_sigio(const char *a, const struct victim *v) {
   else if (fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_ASYNC) != 0) step = "fcntl(O_ASYNC)";
   else if (write(sv[1], "x", 1) != 1) step = "write";
   int e = errno;
-  long after = step ? before : await_state_change(v, "usr1", before);
+  /* Every call returned: the signal may or may not come. A second is ample
+   * for a delivery (the kernel sends it within write()); the test checks
+   * the victim's own count at the end as well, so a late one is not missed. */
+  long after = step ? before : await_state_change(v, "usr1", before, 1000);
   close(sv[0]);
   close(sv[1]);
   if (step) return DENIED(a, step, e);
@@ -749,7 +755,7 @@ static void attempt_abstract_connect(const char *a, const struct victim *v) {
   int e = errno;
   close(s);
   if (r != 0) return DENIED(a, "connect(@victim)", e);
-  long after = await_state_change(v, "connections", before);
+  long after = await_state_change(v, "connections", before, 3000);
   if (after > before)
     return report(a, "escaped", 0, NULL, NULL, "connected to @%s: the victim accepted it",
                   v->sock);
@@ -760,7 +766,7 @@ static void attempt_abstract_connect(const char *a, const struct victim *v) {
 static void attempt_setpriority_other(const char *a, const struct victim *v) {
   if (setpriority(PRIO_PROCESS, (id_t)v->pid, 19) != 0)
     return DENIED(a, "setpriority(victim, 19)", errno);
-  long seen = await_state_change(v, "nice", 0);
+  long seen = await_state_change(v, "nice", 0, 3000);
   if (seen == 19)
     return report(a, "escaped", 0, NULL, NULL, "the victim now runs at nice %ld", seen);
   report(a, "unverified", 0, NULL, NULL, "setpriority returned 0, the victim reports %ld", seen);
@@ -779,7 +785,7 @@ static void attempt_sched_setaffinity_other(const char *a, const struct victim *
   CPU_SET(first, &cpus);
   if (sched_setaffinity(v->pid, sizeof cpus, &cpus) != 0)
     return DENIED(a, "sched_setaffinity(victim)", errno);
-  long seen = await_state_change(v, "cpus", before);
+  long seen = await_state_change(v, "cpus", before, 3000);
   if (seen == 1)
     return report(a, "escaped", 0, NULL, NULL, "the victim may now run on CPU %d only (of %d)",
                   first, before);
@@ -793,7 +799,7 @@ static void attempt_sched_setattr_other(const char *a, const struct victim *v) {
   long before = state_num(v, "policy");
   if (syscall(SYS_sched_setattr, v->pid, &attr, 0) != 0)
     return DENIED(a, "sched_setattr(victim, SCHED_IDLE)", errno);
-  long seen = await_state_change(v, "policy", before);
+  long seen = await_state_change(v, "policy", before, 3000);
   if (seen == SCHED_IDLE)
     return report(a, "escaped", 0, NULL, NULL, "the victim now runs at SCHED_IDLE");
   report(a, "unverified", 0, NULL, NULL, "sched_setattr returned 0, the victim reports %ld", seen);
@@ -805,7 +811,7 @@ static void attempt_ioprio_set_other(const char *a, const struct victim *v) {
   long before = state_num(v, "ioprio");
   if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, v->pid, idle) != 0)
     return DENIED(a, "ioprio_set(victim, IDLE)", errno);
-  long seen = await_state_change(v, "ioprio", before);
+  long seen = await_state_change(v, "ioprio", before, 3000);
   if (seen == idle)
     return report(a, "escaped", 0, NULL, NULL, "the victim's I/O class is now idle (%ld)", seen);
   report(a, "unverified", 0, NULL, NULL, "ioprio_set returned 0, the victim reports %ld", seen);

@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import { parseKeyValueList, parseQemuArgs } from '../src/policy/qemu-args';
 import type { KeyValue } from '../src/policy/qemu-args';
 import type { GroupName, SandboxPolicy } from '../src/policy/types';
+import type { FilesRefusal } from './files-common';
 
 export interface PreflightContext {
   /** Whether the launcher will set no-new-privileges (setuid helpers then fail). */
@@ -34,8 +35,11 @@ export interface PreflightContext {
 export interface PreflightFinding {
   /** The argument as written (option and value), e.g. "-netdev bridge,id=n0". */
   readonly arg: string;
-  /** The filter group that breaks it, or no-new-privs (not a group: a process flag). */
-  readonly group: GroupName | 'no-new-privs';
+  /**
+   * The filter group that breaks it, no-new-privs (not a group: a process
+   * flag), or files (files=deny's Landlock ruleset, not a seccomp group).
+   */
+  readonly group: GroupName | 'no-new-privs' | 'files';
   /** The setting at fault, e.g. "spawn=deny", "network=deny", "no-new-privileges". */
   readonly setting: string;
   /** One line: what would break, and when. */
@@ -580,6 +584,17 @@ export function preflight(
     });
   }
   return findings;
+}
+
+/** files=deny's refusals (launcher/files.ts) as preflight findings. */
+export function filesFindings(refusals: readonly FilesRefusal[]): PreflightFinding[] {
+  return refusals.map((r) => ({
+    arg: r.arg,
+    group: 'files' as const,
+    setting: 'files=deny',
+    message: r.message,
+    fix: r.fix,
+  }));
 }
 
 function addBlock(proto: string, add: Add): void {

@@ -54,6 +54,7 @@ export const FULL_POLICY: SandboxPolicy = {
   network: 'allow',
   action: 'kill',
   preflight: 'enforce',
+  files: 'allow',
 };
 const FULL_POLICY_STRING =
   'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';

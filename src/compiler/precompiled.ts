@@ -38,6 +38,7 @@ export const HOST_SYSCALLS = [
   'execve',
   'execveat',
   'landlock_create_ruleset',
+  'landlock_add_rule',
   'landlock_restrict_self',
 ] as const;
 

@@ -2,7 +2,10 @@
  * The site config: a small JSON file an operator (or a distribution) drops in
  * to set the default policy string and the QEMU binary for every launch.
  *
- *   { "sandbox": "on,spawn=deny", "binary": "/usr/bin/qemu-system-x86_64" }
+ *   { "sandbox": "on,spawn=deny", "binary": "/usr/bin/qemu-system-x86_64",
+ *     "files": { "/srv/vm-snapshots": "rw" } }
+ *
+ * `files` lists extra paths for files=deny (extra-files.ts).
  *
  * Path: $QEMU_SANDBOXED_CONFIG, else /etc/qemu-sandboxed/config.json. A
  * missing file at the default path means "no config" (the common case); a
@@ -13,6 +16,7 @@
  * the file rather than as an anonymous -sandbox error.
  */
 import * as fs from 'fs';
+import { ExtraFilesError, parseExtraFilesConfig, type ExtraFile } from './extra-files';
 import { SandboxOptionError, resolveSandboxPolicy } from './sandbox-option';
 
 export const DEFAULT_CONFIG_PATH = '/etc/qemu-sandboxed/config.json';
@@ -23,11 +27,13 @@ export interface SiteConfig {
   readonly sandbox?: string;
   /** The QEMU binary to run (path or name resolved on PATH by the launcher). */
   readonly binary?: string;
+  /** Extra paths for files=deny. */
+  readonly files?: readonly ExtraFile[];
   /** The file this came from; undefined when there was no config file. */
   readonly path?: string;
 }
 
-const KNOWN_KEYS = ['sandbox', 'binary'];
+const KNOWN_KEYS = ['sandbox', 'binary', 'files'];
 
 /** A config file that exists but cannot be used, or a named one that is missing. */
 export class ConfigError extends Error {
@@ -52,7 +58,7 @@ export function validateConfig(data: unknown, path: string): SiteConfig {
       `unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${KNOWN_KEYS.join(', ')})`,
     );
   }
-  const out: { sandbox?: string; binary?: string; path: string } = { path };
+  const out: { sandbox?: string; binary?: string; files?: ExtraFile[]; path: string } = { path };
   if (obj.sandbox !== undefined) {
     if (typeof obj.sandbox !== 'string') {
       throw new ConfigError(path, '"sandbox" must be a -sandbox string such as "on,spawn=deny"');
@@ -70,6 +76,14 @@ export function validateConfig(data: unknown, path: string): SiteConfig {
       throw new ConfigError(path, '"binary" must be a non-empty string (a path or a name on PATH)');
     }
     out.binary = obj.binary;
+  }
+  if (obj.files !== undefined) {
+    try {
+      out.files = parseExtraFilesConfig(obj.files, `files in ${path}`);
+    } catch (e) {
+      if (e instanceof ExtraFilesError) throw new ConfigError(path, e.message);
+      throw e;
+    }
   }
   return out;
 }

@@ -52,6 +52,13 @@ export type { ExtractedSandbox, KeyValue, QemuArg } from './qemu-args';
 export { everyCompiledPolicy } from './combinations';
 export { CONFIG_ENV, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, validateConfig } from './config';
 export type { SiteConfig } from './config';
+export {
+  ExtraFilesError,
+  FILES_ENV,
+  parseExtraFilesConfig,
+  parseExtraFilesEnv,
+} from './extra-files';
+export type { ExtraAccess, ExtraFile } from './extra-files';
 export { GroupValidationError, readGroupsDir, validateGroupFile, validateGroupSet } from './groups';
 export {
   GROUP_SWITCHES,

@@ -253,7 +253,7 @@ describe('explain', () => {
     const e = json(r);
     expect(schemaErrors(e, schema)).toEqual([]);
     expect(e).toMatchObject({
-      policy: `${FULL},network=allow,action=kill,preflight=enforce`,
+      policy: `${FULL},network=allow,action=kill,preflight=enforce,files=allow`,
       execGate: true,
       noNewPrivs: { when: 'always' },
     });

@@ -404,8 +404,24 @@ export function analyzeBlock(
     });
   };
 
+  // The roots: every -drive, and the -blockdev nodes no other node refers to
+  // (a device or the machine uses them as they say: read-write unless read-only=on).
+  // A node referred to takes its access from the nodes that refer to it.
+  const referenced = new Set<string>();
+  for (const n of [...tops.map((t) => t.node), ...blockdevNodes]) {
+    for (const k of n.opts.keys()) {
+      if (n.driveTop && k === 'file') continue; // -drive file= is a filename
+      if (!/(^|\.)(file|backing|data-file|log|target|children\.\d+)$/.test(k)) continue;
+      const v = n.opts.get(k);
+      if (v !== undefined && named.has(v)) referenced.add(v);
+    }
+  }
   for (const t of tops) visit(t.node, t.writable, 'format', 0);
-  // -blockdev nodes nothing refers to: opened as they say (read-write unless read-only=on).
+  for (const b of blockdevNodes) {
+    const name = b.opts.get('node-name');
+    if (name === undefined || !referenced.has(name)) visit(b, true, 'format', 0);
+  }
+  // Only in a loop of references (QEMU refuses those): as they say.
   for (const b of blockdevNodes) if (!visited.has(key(b))) visit(b, true, 'format', 0);
 
   for (const img of images) {

@@ -292,7 +292,7 @@ export function planFiles(qemuArgs: readonly string[], input: FilesInput): Files
       drives.push({
         arg,
         opts: o,
-        readOnly: legacy.media === 'cdrom',
+        readOnly: legacy.media === 'cdrom' || globalSnapshot,
         snapshot: globalSnapshot,
       });
       continue;
@@ -751,7 +751,10 @@ function driveOpts(value: string): Opts | { readonly refuse: string } {
   if (file !== undefined && /^json:/i.test(file)) {
     const json = new Opts(file.slice(5));
     if (json.malformed || !file.slice(5).trim().startsWith('{')) {
-      return { refuse: 'the json: filename is not a JSON object' };
+      return {
+        refuse:
+          'the json: filename is not a JSON object (inside -drive, each comma is written twice: ,,)',
+      };
     }
     o.delete('file');
     for (const k of json.keys()) o.set(k, json.get(k) ?? '');

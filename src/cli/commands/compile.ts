@@ -96,6 +96,11 @@ function header(f: CompiledFilter, p: PolicyArg): string[] {
     `${f.program.length} instructions, ${f.bytes.length} bytes, sha256 ${f.hash}`,
     ...measurements(f),
     `exec gate: ${f.needsExecGate ? 'yes (execve/execveat -> USER_NOTIF; the launcher answers its own exec)' : 'no'}`,
+    ...(p.policy.files === 'deny'
+      ? [
+          'files=deny: not in this program: a Landlock ruleset the launcher builds for each command line (qemu-sandbox doctor -- ARGS shows it)',
+        ]
+      : []),
   ];
 }
 

@@ -15,7 +15,10 @@ import {
   DEFAULT_POLICY_STRING,
 } from '../../policy';
 import type { SiteConfig } from '../../policy';
-import { preflight, type PreflightFinding } from '../../../launcher/preflight';
+import { filesFindings, preflight, type PreflightFinding } from '../../../launcher/preflight';
+import { accessWords, extraFiles, planFiles } from '../../../launcher/files';
+import { hostFileFacts } from '../../../launcher/file-facts';
+import { planLandlock, FILES_ABI, SCOPE_ABI } from '../../../launcher/landlock';
 import { checkKernelSupport } from '../../../launcher/kernel';
 import { planNoNewPrivs } from '../../../launcher/no-new-privs';
 import { compilePolicy } from '../../compiler';
@@ -44,8 +47,24 @@ export interface QemuInfo {
   readonly error: string | null;
 }
 
+/** The kernel's Landlock ABI (0 when it has none, with why). */
+export interface LandlockInfo {
+  readonly abi: number;
+  readonly reason: string | null;
+}
+
+/** files=deny's plan for the command line: the rules as words, and the files made first. */
+export interface FilesInfo {
+  readonly rules: { path: string; access: string; why: string }[];
+  readonly prepare: { action: string; path: string }[];
+}
+
 export interface DoctorJson {
-  readonly host: HostSupport & { readonly abi: string; readonly secondaryAbis: string[] };
+  readonly host: HostSupport & {
+    readonly abi: string;
+    readonly secondaryAbis: string[];
+    readonly landlock: LandlockInfo;
+  };
   readonly config: {
     path: string | null;
     sandbox: string | null;
@@ -59,6 +78,8 @@ export interface DoctorJson {
     mode: 'enforce' | 'warn';
     findings: PreflightFinding[];
     verdict: 'ok' | 'refused' | 'warnings';
+    /** files=deny: what the Landlock ruleset grants (null with files=allow). */
+    files: FilesInfo | null;
   } | null;
   readonly problems: string[];
 }
@@ -94,11 +115,31 @@ function procReader(root: string | undefined): (path: string) => string {
   return (p) => readFileSync(root === undefined ? p : join(root, p), 'latin1');
 }
 
+/** The kernel's Landlock ABI, asked the way the launcher asks it (one syscall through FFI). */
+function landlockInfo(host: ReturnType<typeof getHostAbi>): LandlockInfo {
+  const nr = (name: string): number => host.native.syscalls.get(name) ?? -1;
+  const numbers = {
+    createRuleset: nr('landlock_create_ruleset'),
+    addRule: nr('landlock_add_rule'),
+    restrictSelf: nr('landlock_restrict_self'),
+  };
+  if (numbers.createRuleset < 0) return { abi: 0, reason: 'no Landlock syscalls on this ABI' };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const native = require('../../native/landlock') as typeof import('../../native/landlock');
+    const support = native.landlockSupport(numbers);
+    return { abi: support.abi, reason: 'reason' in support ? support.reason : null };
+  } catch (err) {
+    return { abi: 0, reason: `cannot ask the kernel: ${oneLine(err)}` };
+  }
+}
+
 export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   const problems: string[] = [];
   const support = probeHost(opts.procRoot, opts.release);
   const abiName = detectHostAbi();
   const host = getHostAbi(abiName);
+  const landlock = landlockInfo(host);
 
   if (!support.seccomp)
     problems.push('the kernel has no seccomp (CONFIG_SECCOMP): the launcher cannot filter');
@@ -157,6 +198,35 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
         noNewPrivs,
         sandboxOnCommandLine: extracted.sandboxValues.length > 0,
       });
+      // files=deny: the launcher's own plan for this command line, on this host's files.
+      let files: FilesInfo | null = null;
+      if (policy.enable && policy.files === 'deny') {
+        const plan = planFiles(extracted.qemuArgs, {
+          cwd: process.cwd(),
+          env: ctx.env,
+          binary: qemu.binary ?? 'qemu-system-x86_64',
+          pid: process.pid,
+          extras: extraFiles(config, ctx.env),
+          facts: hostFileFacts(),
+        });
+        findings.push(...filesFindings(plan.refusals));
+        files = {
+          rules: plan.entries.map((e) => ({
+            path: e.path,
+            access: accessWords(e.access),
+            why: e.why,
+          })),
+          prepare: plan.prepare.map((p) => ({
+            action: p.kind === 'create' ? 'create empty' : `remove the stale ${p.type}`,
+            path: p.path,
+          })),
+        };
+        const ll = planLandlock(policy, {
+          abi: landlock.abi,
+          reason: landlock.reason ?? undefined,
+        });
+        if (!ll.apply && ll.missing) problems.push(ll.reason);
+      }
       const verdict =
         findings.length === 0 ? 'ok' : policy.preflight === 'warn' ? 'warnings' : 'refused';
       if (verdict === 'refused')
@@ -177,6 +247,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
         mode: policy.preflight,
         findings,
         verdict,
+        files,
       };
     } catch (err) {
       throw new InputError(oneLine(err));
@@ -184,7 +255,12 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   }
 
   return {
-    host: { ...support, abi: abiName, secondaryAbis: host.secondary.map((a) => a.name) },
+    host: {
+      ...support,
+      abi: abiName,
+      secondaryAbis: host.secondary.map((a) => a.name),
+      landlock,
+    },
     config: {
       path: config.path ?? null,
       sandbox: config.sandbox ?? null,
@@ -195,6 +271,17 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
     preflight: pf,
     problems,
   };
+}
+
+function landlockWords(l: LandlockInfo): string {
+  if (l.abi === 0) return `none: ${l.reason ?? 'unknown'} (files=deny cannot run)`;
+  const what = [
+    l.abi >= SCOPE_ABI
+      ? 'scopes signals and abstract sockets'
+      : `no scoping (needs ABI ${SCOPE_ABI})`,
+    l.abi >= FILES_ABI ? 'files=deny can run' : `files=deny cannot run (needs ABI ${FILES_ABI})`,
+  ];
+  return `ABI ${l.abi}: ${what.join('; ')}`;
 }
 
 function yn(v: boolean | null | undefined, yes = 'yes', no = 'NO'): string {
@@ -230,6 +317,7 @@ export function formatDoctor(d: DoctorJson): string {
       'this process',
       h.currentSeccompMode === 2 ? 'already under a seccomp filter (filters stack)' : 'no filter',
     ],
+    ['Landlock', landlockWords(h.landlock)],
   ];
   let text = `host\n${table(rows, '  ')}`;
   const c = d.config;
@@ -272,6 +360,14 @@ export function formatDoctor(d: DoctorJson): string {
     )}`;
     for (const f of p.findings)
       text += `  - '${f.arg}' (${f.setting}): ${f.message}\n    fix: ${f.fix}\n`;
+    if (p.files) {
+      text += `files=deny: QEMU may use (${p.files.rules.length} rules)\n`;
+      text += table(
+        p.files.rules.map((r) => [r.access, r.path, `# ${r.why}`]),
+        '  ',
+      );
+      for (const x of p.files.prepare) text += `  the launcher will first ${x.action} ${x.path}\n`;
+    }
   }
   text += d.problems.length
     ? `problems\n${d.problems.map((p) => `  - ${p}\n`).join('')}`

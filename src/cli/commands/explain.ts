@@ -10,7 +10,7 @@ import type { ActiveRule } from '../../policy/types';
 import type { CliContext } from '../context';
 import { toJson, wrapWords } from '../context';
 import { readArch, readPolicy } from '../policy-input';
-import { actionLabel, actionWords, conditionWords, killClassWords } from '../words';
+import { FILES_SWITCH, actionLabel, actionWords, conditionWords, killClassWords } from '../words';
 
 export interface ExplainOptions {
   readonly policy: string;
@@ -37,6 +37,8 @@ export interface ExplainJson {
   readonly foreign: { abis: string[]; x32Numbers: boolean; action: string; words: string } | null;
   readonly noNewPrivs: { when: 'always' | 'without-cap-sys-admin'; why: string };
   readonly execGate: boolean;
+  /** files=deny: a Landlock ruleset per launch, not seccomp rules. */
+  readonly files: { mode: 'allow' | 'deny'; words: string };
   readonly warnings: readonly string[];
 }
 
@@ -72,6 +74,7 @@ export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
       foreign: null,
       noNewPrivs: noNewPrivs('allow'),
       execGate: false,
+      files: filesWords('allow'),
     };
   }
   const rules: readonly ActiveRule[] = activeRules(p.policy, arch.abi);
@@ -113,6 +116,17 @@ export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
     },
     noNewPrivs: noNewPrivs(p.policy.elevatePrivileges),
     execGate: rules.some((r) => r.action.type === 'notify'),
+    files: filesWords(p.policy.files),
+  };
+}
+
+function filesWords(mode: 'allow' | 'deny'): ExplainJson['files'] {
+  return {
+    mode,
+    words:
+      mode === 'deny'
+        ? `deny: ${FILES_SWITCH.description.replace(/^files=deny: /, '')} (qemu-sandbox groups files)`
+        : 'allow: QEMU may open every file its user can (files=deny confines it with Landlock)',
   };
 }
 
@@ -170,5 +184,6 @@ export function runExplain(ctx: CliContext, opts: ExplainOptions): void {
       ? 'yes: execve/execveat go to USER_NOTIF; the launcher lets its own exec of QEMU through, then closes the listener and later execs fail with ENOSYS'
       : 'no'
   }\n`;
+  text += `files: ${e.files.words}\n`;
   ctx.stdout.write(text);
 }

@@ -49,7 +49,7 @@ describe('bad input exits 1 with exactly one line', () => {
     [['groups', '--arch', 'sparc'], /^qemu-sandbox: unknown ABI "sparc"/],
     [
       ['groups', 'spwan'],
-      "qemu-sandbox: unknown group 'spwan'; groups: default, obsolete, elevateprivileges, spawn, resourcecontrol, network",
+      "qemu-sandbox: unknown group 'spwan'; groups: default, obsolete, elevateprivileges, spawn, resourcecontrol, network, files",
     ],
     [['simulate', 'on', 'frobnicate'], "qemu-sandbox: unknown syscall 'frobnicate' for x86_64"],
     [
@@ -89,7 +89,7 @@ describe('bad input exits 1 with exactly one line', () => {
     const r = await run(['explain', 'on'], { env: { QEMU_SANDBOXED_CONFIG: bad } });
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd()).toBe(
-      `qemu-sandbox: config ${bad}: unknown key "sandbx" (known: sandbox, binary)`,
+      `qemu-sandbox: config ${bad}: unknown key "sandbx" (known: sandbox, binary, files)`,
     );
   });
 });
@@ -123,6 +123,18 @@ describe('groups', () => {
       /unless flags \(low 32 bits, CLONE_DETACHED ignored\) has all of CLONE_VM/,
     );
     expect(r.stdout).toMatch(/not in any group \(\d+ syscalls of x86_64, always allowed\)/);
+    expect(r.stdout).toMatch(/^files: on with files=deny \(Landlock, not seccomp/m);
+  });
+
+  test('files: the Landlock switch, in words', async () => {
+    const r = await run(['groups', 'files']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^files: on with files=deny/m);
+    expect(r.stdout).toMatch(/^ {4}allows +read and execute \/usr/m);
+    expect(r.stdout).toMatch(
+      /^ {4}refuses +a backing file or data file that only an image header names/m,
+    );
+    expect(r.stdout).not.toMatch(/^spawn:/m);
   });
 
   test('one group', async () => {
@@ -157,6 +169,15 @@ describe('groups', () => {
           },
         },
       },
+      files: nullable({
+        object: {
+          name: 'string',
+          description: 'string',
+          enabledBy: 'string',
+          allows: { arrayOf: 'string' },
+          refuses: { arrayOf: 'string' },
+        },
+      }),
       ungrouped: { arrayOf: 'string' },
     },
   };
@@ -197,6 +218,9 @@ describe('explain', () => {
     expect(r.stdout).toMatch(/^foreign ABIs: i386, x32 calls -> KILL_PROCESS/m);
     expect(r.stdout).toMatch(/^no-new-privs: elevateprivileges=deny/m);
     expect(r.stdout).toMatch(/^exec gate: yes/m);
+    expect(r.stdout).toMatch(/^files: allow: QEMU may open every file its user can/m);
+    const files = await run(['explain', `${FULL},files=deny`]);
+    expect(files.stdout).toMatch(/^files: deny: QEMU may open only what its command line names/m);
   });
 
   test('off, action=log, and a secondary ABI', async () => {
@@ -247,6 +271,7 @@ describe('explain', () => {
         }),
         noNewPrivs: { object: { when: 'string', why: 'string' } },
         execGate: 'boolean',
+        files: { object: { mode: 'string', words: 'string' } },
         warnings: { arrayOf: 'string' },
       },
     };
@@ -559,5 +584,22 @@ describe('export', () => {
     expect(r.stdout).toMatch(/^SystemCallFilter=~reboot /m);
     expect(r.stdout).toMatch(/^SystemCallFilter=~.*fsopen:ENOSYS/m);
     expect(r.stdout).not.toMatch(/^NoNewPrivileges=/m);
+  });
+
+  test('files=deny: both say plainly that they cannot express it', async () => {
+    const unit = await run(['export', 'on,files=deny', '--format', 'systemd']);
+    expect(unit.stdout).toMatch(/^# files=deny: systemd cannot express it .*ReadOnlyPaths=/m);
+    const oci = json(await run(['export', 'on,files=deny', '--format', 'oci'])) as {
+      'x-qemu-sandboxed': { notes: string[] };
+    };
+    expect(oci['x-qemu-sandboxed'].notes).toContainEqual(
+      expect.stringMatching(/^files=deny: OCI cannot express it/),
+    );
+    const plain = json(await run(['export', 'on', '--format', 'oci'])) as {
+      'x-qemu-sandboxed': { notes: string[] };
+    };
+    expect(plain['x-qemu-sandboxed'].notes.join(' ')).not.toMatch(/files=deny/);
+    const compiled = await run(['compile', 'on,files=deny']);
+    expect(compiled.stdout).toMatch(/^; files=deny: not in this program: a Landlock ruleset/m);
   });
 });

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { atLeast, probeHost } from '../../../src/cli/host';
 import { json, run } from './run';
@@ -112,6 +112,7 @@ const doctorSchema: Schema = {
         capSysAdmin: 'boolean',
         abi: 'string',
         secondaryAbis: { arrayOf: 'string' },
+        landlock: { object: { abi: 'number', reason: nullable('string') } },
       },
       optional: ['currentSeccompMode'],
     },
@@ -149,6 +150,12 @@ const doctorSchema: Schema = {
           },
         },
         verdict: 'string',
+        files: nullable({
+          object: {
+            rules: { arrayOf: { object: { path: 'string', access: 'string', why: 'string' } } },
+            prepare: { arrayOf: { object: { action: 'string', path: 'string' } } },
+          },
+        }),
       },
     }),
     problems: { arrayOf: 'string' },
@@ -226,6 +233,65 @@ describe('doctor on this host', () => {
     const ok = await run(['doctor', '--', '-netdev', 'bridge,id=n'], { env });
     expect([ok.code, ok.stderr]).toEqual([0, '']);
     expect(ok.stdout).toMatch(/^ {2}verdict +ok: the launcher would start QEMU$/m);
+  });
+
+  test('files=deny: the Landlock ABI, the rules for the command line, and what it refuses', async () => {
+    const dir = join(tmp, 'files');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'disk.raw'), '');
+    const env = { QEMU_SANDBOXED_BINARY: fakeQemu() };
+    const ok = await run(
+      [
+        'doctor',
+        '--json',
+        '--',
+        '-sandbox',
+        'on,files=deny',
+        '-drive',
+        `file=${join(dir, 'disk.raw')},format=raw`,
+        '-pidfile',
+        join(dir, 'qemu.pid'),
+      ],
+      { env },
+    );
+    const d = json(ok) as {
+      host: { landlock: { abi: number } };
+      preflight: {
+        verdict: string;
+        files: { rules: { path: string; access: string }[]; prepare: unknown[] };
+      };
+    };
+    expect(schemaErrors(d, doctorSchema)).toEqual([]);
+    // Landlock is built in and enabled on the machines this suite runs on (Linux 6.12+).
+    expect(d.host.landlock.abi).toBeGreaterThanOrEqual(6);
+    expect(d.preflight.verdict).toBe('ok');
+    expect(d.preflight.files.rules).toEqual(
+      expect.arrayContaining([
+        {
+          path: join(dir, 'disk.raw'),
+          access: 'read,write,truncate',
+          why: expect.stringContaining('disk image'),
+        },
+        {
+          path: join(dir, 'qemu.pid'),
+          access: 'write,truncate',
+          why: expect.stringContaining('pidfile'),
+        },
+      ]),
+    );
+    expect(d.preflight.files.prepare).toEqual([
+      { action: 'create empty', path: join(dir, 'qemu.pid') },
+    ]);
+    // Doctor only looks: the pidfile is not made.
+    expect(existsSync(join(dir, 'qemu.pid'))).toBe(false);
+
+    const refused = await run(['doctor', '--', '-sandbox', 'on,files=deny', '-display', 'gtk'], {
+      env,
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/^ {2}Landlock +ABI \d+: /m);
+    expect(refused.stdout).toMatch(/^ {2}- '-display gtk' \(files=deny\): /m);
+    expect(refused.stdout).toMatch(/^files=deny: QEMU may use \(\d+ rules\)$/m);
   });
 
   test('a missing binary is a problem, reported with the launcher message', async () => {

@@ -95,7 +95,7 @@ test('malformed JSON names the file and the JSON error', () => {
 test('unknown keys are errors (a typo must not drop a policy)', () => {
   const p = write('typo.json', '{"sandbx": "on,spawn=deny"}');
   expect(configError({ QEMU_SANDBOXED_CONFIG: p }).message).toBe(
-    `config ${p}: unknown key "sandbx" (known: sandbox, binary)`,
+    `config ${p}: unknown key "sandbx" (known: sandbox, binary, files)`,
   );
   const q = write('typos.json', '{"sandbox": "on", "a": 1, "b": 2}');
   expect(configError({ QEMU_SANDBOXED_CONFIG: q }).message).toContain('unknown keys "a", "b"');

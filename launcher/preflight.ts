@@ -21,6 +21,11 @@ export interface PreflightContext {
    * is not libvirt's capability probe (libvirt gives that one none).
    */
   readonly sandboxOnCommandLine?: boolean;
+  /**
+   * The keys the site minimum raised: for libvirt's capability probe the fix
+   * is then in "minimum", not in the site default.
+   */
+  readonly raisedByMinimum?: ReadonlySet<string>;
   /** For the default tap scripts; fs.existsSync unless a test injects one. */
   readonly fileExists?: (p: string) => boolean;
   /**
@@ -361,8 +366,8 @@ export function isLibvirtCapabilityProbe(qemuArgs: readonly string[]): boolean {
 /** What a -daemonize refusal adds for libvirt's probe: why it happens, and the fix that works. */
 const LIBVIRT_PROBE_NOTE =
   "; this is libvirt's capability probe (-machine none -daemonize), which gets no -sandbox, so the site default applies";
-const libvirtProbeFix = (setting: string): string =>
-  `take ${setting} out of the site default ("sandbox" in the config file): libvirt passes its own -sandbox ` +
+const libvirtProbeFix = (setting: string, inMinimum: boolean): string =>
+  `take ${setting} out of the ${inMinimum ? 'site minimum ("minimum"' : 'site default ("sandbox"'} in the config file): libvirt passes its own -sandbox ` +
   '(with spawn=deny and elevateprivileges=deny) to every domain unless qemu.conf sets seccomp_sandbox = 0; ' +
   'preflight=warn would only move the failure to run time';
 
@@ -399,7 +404,7 @@ export function preflight(
               '-daemonize forks QEMU into the background; spawn=deny makes the fork fail' +
               (libvirtProbe ? LIBVIRT_PROBE_NOTE : ''),
             fix: libvirtProbe
-              ? libvirtProbeFix('spawn=deny')
+              ? libvirtProbeFix('spawn=deny', ctx.raisedByMinimum?.has('spawn') === true)
               : 'drop -daemonize and let the caller run QEMU in the background (systemd, libvirt), or use spawn=allow',
           });
         }
@@ -411,7 +416,7 @@ export function preflight(
               '-daemonize calls setsid(), which elevateprivileges denies' +
               (libvirtProbe ? LIBVIRT_PROBE_NOTE : ''),
             fix: libvirtProbe
-              ? libvirtProbeFix(elevSetting)
+              ? libvirtProbeFix(elevSetting, ctx.raisedByMinimum?.has('elevateprivileges') === true)
               : 'drop -daemonize and let the caller run QEMU in the background, or use elevateprivileges=allow',
           });
         }

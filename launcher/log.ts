@@ -98,7 +98,7 @@ export function parseLevel(s: string | undefined): LogLevel {
 /** The short line for a terminal. */
 export function humanLine(r: LaunchRecord): string {
   const parts = [`qemu-sandboxed: ${r.policy}`];
-  if (r.vm !== null) parts.push(`vm=${r.vm}`);
+  if (r.vm) parts.push(`vm=${r.vm}`);
   if (r.tightened)
     parts.push(
       `(raised by ${r.tightened.reason}: ${r.tightened.keys.map((k) => k.key).join(', ')})`,

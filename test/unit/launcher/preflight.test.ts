@@ -518,6 +518,8 @@ describe("libvirt's capability probe (-machine none -daemonize, no -sandbox)", (
       ...noFiles,
       raisedByMinimum: new Set(['spawn']),
     });
+    expect(findings[0].message).toMatch(/gets no -sandbox, so the site minimum applies$/);
+    expect(findings[1].message).toMatch(/gets no -sandbox, so the site default applies$/);
     expect(findings[0].fix).toMatch(
       /^take spawn=deny out of the site minimum \("minimum" in the config file\)/,
     );

@@ -33,7 +33,7 @@ import { dirname, join } from 'node:path';
 import type { SiteConfig } from '../src/policy/config';
 import { FILES_ENV, parseExtraFilesEnv, type ExtraFile } from '../src/policy/extra-files';
 import { parseQemuArgs, type QemuArg } from '../src/policy/qemu-args';
-import { FS, FS_FILE_RIGHTS, type LandlockPathRule } from './landlock';
+import { FS, FS_FILE_RIGHTS, type LandlockPathRule } from '../src/policy/landlock-plan';
 import { analyzeBlock, type BlockdevSpec, type DriveSpec } from './files-block';
 import {
   Opts,

@@ -3,7 +3,7 @@
  * gets, with which Landlock rights, and which command lines are refused. On
  * an in-memory filesystem: the real one is the kernel tests' business.
  */
-import { FS } from '../../../launcher/landlock';
+import { FS } from '../../../src/policy/landlock-plan';
 import {
   ETC_SECRETS,
   accessWords,

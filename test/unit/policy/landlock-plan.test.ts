@@ -9,7 +9,7 @@ import {
   fsRightsOfAbi,
   landlockRecord,
   planLandlock,
-} from '../../../launcher/landlock';
+} from '../../../src/policy/landlock-plan';
 
 const on = { enable: true };
 

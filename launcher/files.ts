@@ -239,7 +239,9 @@ export function planFiles(qemuArgs: readonly string[], input: FilesInput): Files
   const needs: Need[] = [];
   const refusals: FilesRefusal[] = [];
   const entries: FilesEntry[] = [];
-  const facts = input.facts;
+  // Each path is looked at several times (needs, merge, display): stat it once.
+  const facts = memoized(input.facts);
+  input = { ...input, facts };
   let pty = false;
   let kvm = false;
   let globalSnapshot = false;
@@ -619,6 +621,25 @@ export function planFiles(qemuArgs: readonly string[], input: FilesInput): Files
     prepare,
     entries: dedupeEntries(entries, kindOf),
     refusals: dedupeRefusals(refusals),
+  };
+}
+
+/** The same facts, each stat and realpath done once per plan. */
+function memoized(facts: FileFacts): FileFacts {
+  const kinds = new Map<string, PathKind | undefined>();
+  const reals = new Map<string, string | undefined>();
+  return {
+    kind: (p) => {
+      if (!kinds.has(p)) kinds.set(p, facts.kind(p));
+      return kinds.get(p);
+    },
+    realpath: (p) => {
+      if (!reals.has(p)) reals.set(p, facts.realpath(p));
+      return reals.get(p);
+    },
+    isSymlink: (p) => facts.isSymlink(p),
+    readHead: (p, n) => facts.readHead(p, n),
+    list: (p) => facts.list(p),
   };
 }
 

@@ -434,4 +434,53 @@ describe('a domain with the launcher as <emulator>', () => {
     note(`# tail -n 3 /var/log/libvirt/qemu/${DOMAIN}.log`, ...tailLines);
     expect(tailLines.join('\n')).toMatch(/reason=destroyed/);
   });
+
+  test('files=deny from the site config: the domain boots with only its own files, and stops', async () => {
+    if ((await need().virsh('domstate', DOMAIN)).stdout.trim() !== 'shut off') {
+      await need().virsh('destroy', DOMAIN);
+    }
+    const config = { sandbox: 'on,files=deny' };
+    need().setSandboxConfig(config);
+    note('', '# cat /etc/qemu-sandboxed/config.json', JSON.stringify(config));
+    let boot: { pid: number; ms: number };
+    try {
+      boot = await bootDomain(consoleLog);
+    } finally {
+      need().setSandboxConfig(undefined);
+    }
+    note(`# (guest up ${boot.ms} ms after virsh start, files=deny)`);
+    expect(read(consoleLog)).toContain('QS-CHECK cpu ok');
+    const records = launchRecords(read(need().domainLog(DOMAIN)));
+    const rec = records[records.length - 1];
+    expect(rec.pid).toBe(boot.pid);
+    // libvirt's string merged onto the site's default: its groups and files=deny.
+    expect(String(rec.policy)).toMatch(/(^|,)spawn=deny(,|$)/);
+    expect(String(rec.policy)).toMatch(/(^|,)files=deny(,|$)/);
+    expect(String(rec.landlock)).toMatch(/files: \d+ path rules/);
+    note(
+      '# (launch record of this boot) policy, landlock:',
+      String(rec.policy),
+      String(rec.landlock),
+    );
+    // QEMU itself is confined: the host's secrets are not readable, the monitor works.
+    const hmp = await virsh('qemu-monitor-command', '--hmp', DOMAIN, 'info status');
+    expect(hmp.stdout).toMatch(/VM status: running/);
+    const probe = await need().virsh(
+      'qemu-monitor-command',
+      DOMAIN,
+      JSON.stringify({
+        execute: 'blockdev-add',
+        arguments: {
+          driver: 'file',
+          filename: '/etc/shadow',
+          'node-name': 'shadow',
+          'read-only': true,
+        },
+      }),
+    );
+    note(`# ${probe.command}`, (probe.stdout + probe.stderr).trim());
+    expect(probe.stdout + probe.stderr).toMatch(/Permission denied/);
+    await virsh('destroy', DOMAIN);
+    expect(await waitState(/^shut off/, 30_000)).toBe('shut off (destroyed)');
+  });
 });

@@ -25,6 +25,7 @@ export type { ExtraFile } from '../src/policy/extra-files';
  *    beneath a directory (a 9p share, a memory-backend-file directory);
  *  - scratch: create, use and delete files in a directory (the temporary
  *    overlay of snapshot=on, a mem-path directory).
+ * `why` is "ARG: what", ARG the argument as written (argOf gives it back).
  */
 export type Need =
   | { readonly kind: 'read'; readonly path: string; readonly why: string }
@@ -155,4 +156,10 @@ export function argText(option: string, value: string | undefined): string {
 /** How to allow a path the command line cannot name: both ways, with the access. */
 export function extraFix(path: string, access: 'ro' | 'rw'): string {
   return `QEMU_SANDBOXED_FILES='${access}:${path}' in the environment, or "files": {"${path}": "${access}"} in the site config`;
+}
+
+/** The argument a need's `why` names ("ARG: what" -> "ARG"; the what never holds ": "). */
+export function argOf(why: string): string {
+  const i = why.lastIndexOf(': ');
+  return i < 0 ? why : why.slice(0, i);
 }

@@ -38,6 +38,7 @@ import { analyzeBlock, type BlockdevSpec, type DriveSpec } from './files-block';
 import {
   Opts,
   absolute,
+  argOf,
   argText,
   type FileFacts,
   type FilesInput,
@@ -703,7 +704,7 @@ function needRules(n: Need, facts: FileFacts, ctx: NeedContext): FilesEntry[] {
         ctx.prepare.push({ kind: 'remove-stale', path: n.path, type: 'socket' });
       } else if (kind !== undefined || facts.isSymlink(n.path)) {
         ctx.refusals.push({
-          arg: n.why.split(': ')[0],
+          arg: argOf(n.why),
           message: `${n.path} exists and is not a socket: QEMU would delete it to make its socket there`,
           fix: 'remove it yourself, or choose another socket path',
         });

@@ -6,9 +6,9 @@
  */
 import { isAbsolute, join, normalize } from 'node:path';
 import type { ExtraFile } from '../src/policy/extra-files';
-import { parseKeyValueList } from '../src/policy/qemu-args';
 
 export type { ExtraFile } from '../src/policy/extra-files';
+export { Opts } from './opts';
 
 /**
  * What QEMU will do with a path, as the command line implies it:
@@ -85,49 +85,6 @@ export interface FilesInput {
   /** Extra paths from the site config and the environment (extra-files.ts). */
   readonly extras: readonly ExtraFile[];
   readonly facts: FileFacts;
-}
-
-/** One option set as a key -> value map (the last occurrence wins, as QemuOpts reads it). */
-export class Opts {
-  private readonly map = new Map<string, string>();
-  /** Malformed JSON: the option cannot be read (QEMU refuses it too). */
-  readonly malformed: boolean;
-
-  constructor(value: string, impliedKey?: string) {
-    let malformed = false;
-    try {
-      for (const { key, value: v } of parseKeyValueList(value, impliedKey)) this.map.set(key, v);
-    } catch {
-      malformed = true;
-    }
-    this.malformed = malformed;
-  }
-
-  get(key: string): string | undefined {
-    return this.map.get(key);
-  }
-
-  has(key: string): boolean {
-    return this.map.has(key);
-  }
-
-  keys(): string[] {
-    return [...this.map.keys()];
-  }
-
-  set(key: string, value: string): void {
-    this.map.set(key, value);
-  }
-
-  delete(key: string): void {
-    this.map.delete(key);
-  }
-
-  /** QemuOpts/keyval booleans: on/yes/true/y. */
-  isOn(key: string): boolean {
-    const v = this.map.get(key);
-    return v !== undefined && ['on', 'yes', 'true', 'y'].includes(v.toLowerCase());
-  }
 }
 
 /** A command-line path made absolute against QEMU's cwd (QEMU opens it from there). */

@@ -9,8 +9,8 @@
  * (the launcher decides; this module only finds and formats).
  */
 import * as fs from 'fs';
-import { parseKeyValueList, parseQemuArgs } from '../src/policy/qemu-args';
-import type { KeyValue } from '../src/policy/qemu-args';
+import { parseQemuArgs } from '../src/policy/qemu-args';
+import { Opts } from './opts';
 import type { GroupName, SandboxPolicy } from '../src/policy/types';
 import type { FilesRefusal } from './files-common';
 
@@ -51,43 +51,6 @@ export interface PreflightFinding {
   readonly message: string;
   /** One line: how to make the command line and the policy agree. */
   readonly fix: string;
-}
-
-/**
- * An option value as a key -> value map (the last occurrence wins, as with
- * qemu_opt_get), read with src/policy's QemuOpts/JSON parser. JSON objects
- * appear as dotted keys (server.type), booleans as on/off.
- */
-class OptValue {
-  private readonly map = new Map<string, string>();
-
-  constructor(value: string, impliedKey?: string) {
-    let items: KeyValue[];
-    try {
-      items = parseKeyValueList(value, impliedKey);
-    } catch {
-      // Malformed JSON: QEMU refuses the option itself; nothing runs to break.
-      items = [];
-    }
-    for (const { key, value: v } of items) this.map.set(key, v);
-  }
-
-  get(key: string): string | undefined {
-    return this.map.get(key);
-  }
-
-  has(key: string): boolean {
-    return this.map.has(key);
-  }
-
-  keys(): string[] {
-    return [...this.map.keys()];
-  }
-
-  isOn(key: string): boolean {
-    const v = this.map.get(key);
-    return v !== undefined && ['on', 'yes', 'true', 'y'].includes(v.toLowerCase());
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -147,7 +110,7 @@ type Add = (f: Omit<PreflightFinding, 'arg'>) => void;
 /** Where a block filename opens an IP connection, say which protocol; else undefined. */
 function networkBlockFilename(filename: string): string | undefined {
   const f = filename.trim();
-  if (/^json:/i.test(f)) return networkBlockOptions(new OptValue(f.slice(5)));
+  if (/^json:/i.test(f)) return networkBlockOptions(new Opts(f.slice(5)));
   const m = NET_BLOCK_URL.exec(f);
   if (!m) return undefined;
   // nbd:unix:/path is the legacy unix form; nbd+unix:// and gluster+unix:// are excluded by the regex.
@@ -156,7 +119,7 @@ function networkBlockFilename(filename: string): string | undefined {
 }
 
 /** Looks at driver keys (driver, file.driver, file.file.driver...) and filenames in a flat map. */
-function networkBlockOptions(opts: OptValue): string | undefined {
+function networkBlockOptions(opts: Opts): string | undefined {
   const get = (k: string): string | undefined => opts.get(k);
   for (const key of opts.keys()) {
     const value = get(key) ?? '';
@@ -181,7 +144,7 @@ function networkBlockOptions(opts: OptValue): string | undefined {
 
 function checkNetClient(
   kind: string,
-  o: OptValue,
+  o: Opts,
   p: SandboxPolicy,
   ctx: PreflightContext,
   add: Add,
@@ -336,7 +299,7 @@ function checkChardevString(value: string, add: Add): void {
 
 function checkVnc(value: string, add: Add): void {
   if (value.trim().toLowerCase() === 'none') return;
-  const o = new OptValue(value, 'vnc');
+  const o = new Opts(value, 'vnc');
   const display = o.get('vnc') ?? '';
   const websocket = o.get('websocket');
   const tcpWebsocket = websocket !== undefined && !['off', 'no', 'false'].includes(websocket);
@@ -361,7 +324,7 @@ export function isLibvirtCapabilityProbe(qemuArgs: readonly string[]): boolean {
   const seen = new Set<string>();
   for (const a of parseQemuArgs(qemuArgs)) {
     if (a.name === 'machine' || a.name === 'M') {
-      if (new OptValue(a.value ?? '', 'type').get('type') === 'none') seen.add('machine none');
+      if (new Opts(a.value ?? '', 'type').get('type') === 'none') seen.add('machine none');
     } else seen.add(a.name);
   }
   return ['machine none', 'S', 'qmp', 'daemonize'].every((n) => seen.has(n));
@@ -431,7 +394,7 @@ export function preflight(
         break;
       case 'runas':
       case 'run-with': {
-        const o = arg.name === 'runas' ? undefined : new OptValue(value);
+        const o = arg.name === 'runas' ? undefined : new Opts(value);
         if (elevDenied && (o === undefined || o.has('user'))) {
           add({
             group: 'elevateprivileges',
@@ -466,14 +429,14 @@ export function preflight(
       case 'nic':
       case 'net':
         netConfigured = true;
-        checkNetClient(`-${arg.name}`, new OptValue(value, 'type'), policy, ctx, add);
+        checkNetClient(`-${arg.name}`, new Opts(value, 'type'), policy, ctx, add);
         break;
       case 'nodefaults':
         netConfigured = true;
         break;
       case 'chardev': {
         if (!netDenied) break;
-        const o = new OptValue(value, 'backend');
+        const o = new Opts(value, 'backend');
         const backend = (o.get('backend') ?? '').toLowerCase();
         const tcpSocket =
           backend === 'socket' &&
@@ -527,7 +490,7 @@ export function preflight(
         break;
       }
       case 'spice': {
-        const o = new OptValue(value);
+        const o = new Opts(value);
         if (netDenied && !o.isOn('unix') && (o.has('port') || o.has('tls-port'))) {
           add({
             group: 'network',
@@ -544,12 +507,12 @@ export function preflight(
       case 'drive':
       case 'blockdev': {
         if (!netDenied) break;
-        const proto = networkBlockOptions(new OptValue(value));
+        const proto = networkBlockOptions(new Opts(value));
         if (proto) addBlock(proto, add);
         break;
       }
       case 'object': {
-        const o = new OptValue(value, 'qom-type');
+        const o = new Opts(value, 'qom-type');
         if (netDenied && o.get('qom-type') === 'input-barrier') {
           add({
             group: 'network',
@@ -620,7 +583,7 @@ function checkIncoming(value: string, p: SandboxPolicy, add: Add): void {
   const v = value.trim();
   if (v.startsWith('{')) {
     // QEMU 9.x accepts a MigrationChannel in JSON.
-    const o = new OptValue(v);
+    const o = new Opts(v);
     const t = o.get('addr.transport') ?? '';
     transport = t === 'socket' ? (o.get('addr.type') ?? '') : t;
     if (transport === 'inet') transport = 'tcp';

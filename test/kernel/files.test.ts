@@ -107,6 +107,39 @@ function file(name: string, content = 'not for the guest\n'): string {
   return p;
 }
 
+describe('a kernel without Landlock', () => {
+  test('files=deny fails closed: exit 69, the missing feature named, QEMU never started', async () => {
+    // The probe's wrap mode installs a filter that answers landlock_create_ruleset
+    // with ENOSYS, as a kernel built without Landlock does, then execs the launcher.
+    const wrap = [probeBinary(), 'wrap', '--deny-seccomp', 'landlock', '--', LAUNCHER];
+    const attempt = async (policy: string) =>
+      execa(wrap[0], [...wrap.slice(1), '-sandbox', policy, '-nodefaults'], {
+        env: {
+          ...env,
+          QEMU_SANDBOXED_LOG_LEVEL: 'silent',
+          HOSTILE_ATTEMPTS: 'file-read:/etc/passwd',
+        },
+        extendEnv: false,
+        reject: false,
+        stdin: 'ignore',
+        timeout: 60_000,
+      });
+    const refused = await attempt('on,files=deny');
+    expect({ exit: refused.exitCode, stdout: refused.stdout, stderr: refused.stderr }).toEqual({
+      exit: 69,
+      stdout: '',
+      stderr:
+        'qemu-sandboxed: files=deny needs Landlock ABI 3 (Linux 6.2): the kernel has no Landlock (CONFIG_SECURITY_LANDLOCK); QEMU was not started',
+    });
+    // Control: without files=deny the launch goes on, with no domain.
+    const started = await attempt('on');
+    expect([started.exitCode, started.stdout]).toEqual([
+      0,
+      expect.stringContaining('"result":"ok"'),
+    ]);
+  });
+});
+
 describe('files not on the command line', () => {
   test('cannot be read, written, listed or created; under files=allow they can', async () => {
     const secret = file('secret.txt');

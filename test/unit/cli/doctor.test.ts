@@ -177,7 +177,12 @@ describe('doctor on this host', () => {
   test('the binary from QEMU_SANDBOXED_BINARY, its version and missing -sandbox', async () => {
     const qemu = fakeQemu();
     const r = await run(['doctor', '--json'], { env: { QEMU_SANDBOXED_BINARY: qemu } });
-    const d = json(r) as { qemu: unknown; problems: string[]; preflight: unknown };
+    const d = json(r) as {
+      qemu: unknown;
+      problems: string[];
+      preflight: unknown;
+      host: { landlock: string };
+    };
     expect(schemaErrors(d, doctorSchema)).toEqual([]);
     expect(d.qemu).toEqual({
       binary: qemu,

@@ -1,19 +1,22 @@
 /**
  * `simulate POLICY SYSCALL [ARG...]`: one call through the compiled program in
- * src/bpf's interpreter. The verdict is the interpreter's; the rule shown next
- * to it is only an explanation, taken from the policy's active rules.
+ * src/bpf's interpreter. The verdict and the path (the instructions it
+ * executed) are the interpreter's; the rule shown next to them is only an
+ * explanation, taken from the policy's active rules and judged by src/policy's
+ * condition evaluator.
  */
 import { errnoName, getAbi } from '../../arch';
 import type { Abi } from '../../arch/types';
-import { BPF_K, BPF_RET, actionName, disassemble, runFilter } from '../../bpf';
-import type { Endian, Instruction, SeccompData } from '../../bpf/types';
+import { actionName, disassemble, traceFilter } from '../../bpf';
+import type { SeccompData } from '../../bpf/types';
 import { SECCOMP_RET } from '../../bpf/types';
-import { activeRules, comparedValue, conditionHolds } from '../../policy';
+import { activeRules, comparedValue, conditionHolds, maskedMismatch } from '../../policy';
 import type { ActiveRule, ArgCondition } from '../../policy/types';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
 import { InputError } from '../errors';
 import { readArch, readPolicy } from '../policy-input';
+import { compileFor, disasmOptions } from '../program';
 import {
   actionWords,
   argName,
@@ -22,7 +25,6 @@ import {
   killClassWords,
   valueWords,
 } from '../words';
-import { compileFor, disasmNames } from './compile';
 
 export interface SimulateOptions {
   readonly policy: string;
@@ -59,28 +61,6 @@ export function parseSyscall(text: string, abi: Abi): { nr: number; name?: strin
   return { nr, name: t };
 }
 
-/** A return value no compiled program uses: marks "this instruction was reached". */
-const REACHED = 0x1ee7c0de;
-
-/**
- * The pcs one call executes, found with the interpreter itself: replace
- * instruction k by `ret #REACHED`; the run returns REACHED exactly when k is
- * on the path (jumps only go forward, so nothing before k changes).
- */
-export function executedPath(
-  program: readonly Instruction[],
-  data: SeccompData,
-  endian: Endian,
-): number[] {
-  const marker: Instruction = { code: BPF_RET | BPF_K, jt: 0, jf: 0, k: REACHED };
-  const path: number[] = [];
-  for (let k = 0; k < program.length; k++) {
-    const probe = program.map((insn, i) => (i === k ? marker : insn));
-    if (runFilter(probe, data, endian).action >>> 0 === REACHED) path.push(k);
-  }
-  return path;
-}
-
 /** The part of an `unless` condition these arguments miss, in words. */
 export function whyNotExempt(
   syscall: string,
@@ -88,18 +68,16 @@ export function whyNotExempt(
   args: readonly bigint[],
   cloneFlagsArg: number,
 ): string {
-  const v = comparedValue(c, args);
   const name = argName(syscall, c.arg, cloneFlagsArg);
   if (c.op === 'masked') {
-    const m = v & ~(c.ignore ?? 0n);
-    const missing = (c.allOf ?? 0n) & ~m;
-    const extra = m & (c.noneOf ?? 0n);
+    const { missing, extra } = maskedMismatch(c, args);
     const parts = [
       ...(missing ? [`lacks ${cloneFlagNamesOf(syscall, missing)}`] : []),
       ...(extra ? [`has ${cloneFlagNamesOf(syscall, extra)}`] : []),
     ];
     return `${name} ${parts.join(' and ')}`;
   }
+  const v = comparedValue(c, args);
   const shown = valueWords(syscall, c.arg, cloneFlagsArg, v);
   const allowed = (c.values ?? []).map((x) => valueWords(syscall, c.arg, cloneFlagsArg, x));
   switch (c.op) {
@@ -175,21 +153,8 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
     instructionPointer: 0n,
     args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6),
   };
-  const path = executedPath(f.program, data, arch.host.native.endian);
-  const lines = disassemble(f.program, {
-    ...disasmNames(arch.host),
-    endian: arch.host.native.endian,
-  }).split('\n');
-  const result = runFilter(
-    f.program,
-    {
-      nr: call.nr,
-      arch: arch.abi.auditArch,
-      instructionPointer: 0n,
-      args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6),
-    },
-    arch.host.native.endian,
-  );
+  const result = traceFilter(f.program, data, arch.host.native.endian);
+  const lines = disassemble(f.program, disasmOptions(arch.host)).split('\n');
   const value = result.action >>> 0;
   const action = (value & SECCOMP_RET.ACTION_FULL) >>> 0;
   const errno =
@@ -210,9 +175,8 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
     const x32 = getAbi('x32').names.get(call.nr);
     explanation = `an x32 number${x32 ? ` (x32 ${x32})` : ''}: ${killClassWords(p.policy.action)}, QEMU never uses the x32 ABI`;
   } else {
-    const rules = activeRules(p.policy, arch.abi).filter((r) => r.nr === call.nr);
-    // The rule that decides: the first one whose condition does not exempt this call.
-    rule = rules.find((r) => !r.unless || !conditionHolds(r.unless, args)) ?? rules[0];
+    // At most one: a syscall belongs to one group, and names one rule there.
+    rule = activeRules(p.policy, arch.abi).find((r) => r.nr === call.nr);
     if (!rule) {
       explanation =
         call.name === undefined
@@ -247,7 +211,7 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
         }
       : null,
     executed: result.executed,
-    path: path.map((pc) => lines[pc].trim()),
+    path: result.trace.map((pc) => lines[pc].trim()),
     programLength: f.program.length,
   };
 }

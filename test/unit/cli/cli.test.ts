@@ -372,7 +372,7 @@ describe('compile', () => {
     expect(bad.stderr).toBe('qemu-sandbox: --json contradicts --format c\n');
   });
 
-  test('disasm: header, names next to syscall numbers', async () => {
+  test('disasm: header, names and verdicts next to syscall numbers', async () => {
     const r = await run(['compile', FULL]);
     expect(r.stdout).toMatch(/^; exec gate: yes/m);
     expect(r.stdout).toMatch(/^; action cache: (\d+)\/\1 always-allowed syscalls cached/m);
@@ -380,7 +380,11 @@ describe('compile', () => {
       /^; instructions executed min\/mean\/max: every syscall \d+\/[\d.]+\/\d+/m,
     );
     expect(r.stdout).toMatch(/; x86_64$/m);
-    expect(r.stdout).toMatch(/^ *\d+: jeq #\d+ .*; [a-z_0-9]+$/m);
+    expect(r.stdout).toMatch(/^ *\d+: jeq #\d+ .*; [a-z_0-9]+ -> ERRNO\(1\)/m);
+    // A range comparison names what it decides: grep finds reboot there.
+    expect(r.stdout.split('\n').filter((l) => /\breboot\b/.test(l))).toEqual([
+      expect.stringMatching(/^ *\d+: jg[et] #\d+ .*KILL_PROCESS: [a-z_0-9 ]*\breboot\b/),
+    ]);
     expect(
       r.stdout
         .trimEnd()

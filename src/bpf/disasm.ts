@@ -38,7 +38,13 @@ import {
   bpfSrc,
   isConditionalJump,
 } from './opcodes';
-import { SECCOMP_DATA, SECCOMP_RET, type Endian, type Instruction } from './types';
+import {
+  SECCOMP_DATA,
+  SECCOMP_RET,
+  seccompActionName,
+  type Endian,
+  type Instruction,
+} from './types';
 import { size, valueFlow, type RangeSet, type ValueFlow } from './value-flow';
 
 export interface DisassembleOptions {
@@ -72,27 +78,15 @@ const JMP_MNEMONICS: ReadonlyMap<number, string> = new Map([
   [BPF_JSET, 'jset'],
 ]);
 
-const ACTIONS: readonly (readonly [number, string, boolean])[] = [
-  // [action, name, always show the 16-bit data]
-  [SECCOMP_RET.KILL_PROCESS, 'KILL_PROCESS', false],
-  [SECCOMP_RET.KILL_THREAD, 'KILL_THREAD', false],
-  [SECCOMP_RET.TRAP, 'TRAP', false],
-  [SECCOMP_RET.ERRNO, 'ERRNO', true],
-  [SECCOMP_RET.USER_NOTIF, 'USER_NOTIF', false],
-  [SECCOMP_RET.TRACE, 'TRACE', true],
-  [SECCOMP_RET.LOG, 'LOG', false],
-  [SECCOMP_RET.ALLOW, 'ALLOW', false],
-];
-
 /** `ERRNO(1)`, `ALLOW`, `TRACE(7)`; an unknown action is one the kernel treats as KILL_PROCESS. */
 export function actionName(value: number): string {
   const v = value >>> 0;
-  const action = (v & SECCOMP_RET.ACTION_FULL) >>> 0;
+  const name = seccompActionName(v);
   const data = v & SECCOMP_RET.DATA;
-  for (const [code, name, showData] of ACTIONS) {
-    if (code === action) return showData || data !== 0 ? `${name}(${data})` : name;
-  }
-  return `${hex(v)} (unknown action: acts as KILL_PROCESS)`;
+  if (name === undefined) return `${hex(v)} (unknown action: acts as KILL_PROCESS)`;
+  // ERRNO and TRACE always show their data: it is what they return.
+  const showData = name === 'ERRNO' || name === 'TRACE';
+  return showData || data !== 0 ? `${name}(${data})` : name;
 }
 
 /** Name of the 32-bit word of struct seccomp_data at `offset`, e.g. `args[1].lo`. */

@@ -162,6 +162,12 @@ class Checker {
     if (allOf !== undefined && noneOf !== undefined && (allOf & noneOf) !== 0n) {
       this.fail(where, 'allOf and noneOf share bits: the condition could never hold');
     }
+    if (ignore !== undefined && ((allOf ?? 0n) | (noneOf ?? 0n)) & ignore) {
+      this.fail(
+        where,
+        'ignore shares bits with allOf or noneOf: a bit is either checked or ignored',
+      );
+    }
     return {
       ...base,
       op: 'masked',

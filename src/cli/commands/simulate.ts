@@ -5,8 +5,8 @@
  * explanation, taken from the policy's active rules and judged by src/policy's
  * condition evaluator.
  */
-import { errnoName, getAbi } from '../../arch';
-import type { Abi } from '../../arch/types';
+import { ABI_NAMES, errnoName, getAbi } from '../../arch';
+import type { Abi, AbiName } from '../../arch/types';
 import { actionName, disassemble, traceFilter } from '../../bpf';
 import type { SeccompData } from '../../bpf/types';
 import { SECCOMP_RET } from '../../bpf/types';
@@ -164,16 +164,15 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
 
   let rule: ActiveRule | undefined;
   let explanation: string;
+  const foreign = arch.abi.foreignNumbers.find((f) => call.nr >= f.lo && call.nr <= f.hi);
   if (arch.foreign) {
     explanation = `${arch.abi.name} is a foreign ABI on ${arch.host.native.name}: the arch check comes first, every call is ${killClassWords(p.policy.action)}`;
-  } else if (
-    arch.abi.syscallBit === undefined &&
-    arch.host.native.name === 'x86_64' &&
-    call.nr >= 0x40000000 &&
-    call.nr !== 0xffffffff
-  ) {
-    const x32 = getAbi('x32').names.get(call.nr);
-    explanation = `an x32 number${x32 ? ` (x32 ${x32})` : ''}: ${killClassWords(p.policy.action)}, QEMU never uses the x32 ABI`;
+  } else if (foreign) {
+    const table = (ABI_NAMES as readonly string[]).includes(foreign.abi)
+      ? getAbi(foreign.abi as AbiName)
+      : undefined;
+    const other = table?.names.get(call.nr);
+    explanation = `an ${foreign.abi} number${other ? ` (${foreign.abi} ${other})` : ''}: ${killClassWords(p.policy.action)}, QEMU never uses the ${foreign.abi} ABI`;
   } else {
     // At most one: a syscall belongs to one group, and names one rule there.
     rule = activeRules(p.policy, arch.abi).find((r) => r.nr === call.nr);

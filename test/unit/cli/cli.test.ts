@@ -240,7 +240,7 @@ describe('explain', () => {
         foreign: nullable({
           object: {
             abis: { arrayOf: 'string' },
-            x32Numbers: 'boolean',
+            numbers: { arrayOf: 'string' },
             action: 'string',
             words: 'string',
           },

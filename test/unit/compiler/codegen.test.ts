@@ -10,24 +10,14 @@ import type { Abi, AbiName } from '../../../src/arch/types';
 import { isConstAllow, runFilter, SECCOMP_RET } from '../../../src/bpf';
 import type { SeccompData } from '../../../src/bpf/types';
 import type { ActiveRule, ArgCondition, ResolvedAction } from '../../../src/policy/types';
-import { actionValue, precedenceRank } from '../../../src/compiler/actions';
+import { actionValue } from '../../../src/compiler/actions';
+import { conditionHolds } from '../../../src/policy';
 import { buildSegments, generateProgram } from '../../../src/compiler/compile';
 import { foreignRanges, plansFor } from '../../../src/compiler/compile';
 import { randU64, rng } from '../../helpers/random';
 
 const U64 = 0xffffffffffffffffn;
 const KILL = SECCOMP_RET.KILL_PROCESS;
-
-/** The ActiveRule semantics, evaluated directly. */
-function condHolds(c: ArgCondition, args: readonly bigint[]): boolean {
-  const w = c.width === 32 ? 0xffffffffn : U64;
-  const v = args[c.arg] & w;
-  if (c.op === 'eq' || c.op === 'in') return (c.values ?? []).some((x) => (x & w) === v);
-  const x = v & ~(c.ignore ?? 0n) & w;
-  const allOf = (c.allOf ?? 0n) & ~(c.ignore ?? 0n) & w;
-  const noneOf = (c.noneOf ?? 0n) & ~(c.ignore ?? 0n) & w;
-  return (x & allOf) === allOf && (x & noneOf) === 0n;
-}
 
 function directVerdict(abi: Abi, rules: readonly ActiveRule[], d: SeccompData): number {
   if (d.arch >>> 0 !== abi.auditArch) return KILL;
@@ -36,14 +26,10 @@ function directVerdict(abi: Abi, rules: readonly ActiveRule[], d: SeccompData): 
   // mips64el: o32 and n32 numbers reach an n64 filter (see foreignRanges).
   if (abi.name === 'mips64el' && ((nr >= 4000 && nr < 5000) || (nr >= 6000 && nr < 7000)))
     return KILL;
-  let best = SECCOMP_RET.ALLOW as number;
-  for (const r of rules) {
-    if (r.nr !== d.nr >>> 0) continue;
-    if (r.unless && condHolds(r.unless, d.args)) continue;
-    const v = actionValue(r.action);
-    if (precedenceRank(v) < precedenceRank(best)) best = v;
-  }
-  return best >>> 0;
+  // One rule per number (plansFor refuses more).
+  const rule = rules.find((r) => r.nr === nr);
+  if (!rule || (rule.unless && conditionHolds(rule.unless, d.args))) return SECCOMP_RET.ALLOW;
+  return actionValue(rule.action) >>> 0;
 }
 
 const ACTIONS: ResolvedAction[] = [
@@ -68,6 +54,18 @@ function randomCondition(r: () => number): ArgCondition {
     );
     return { arg, width, op: 'in', values };
   }
+  if (kind < 0.6) {
+    const values = Array.from({ length: 1 + Math.floor(r() * 3) }, () =>
+      BigInt(Math.floor(r() * 8)),
+    );
+    return { arg, width, op: 'notin', values };
+  }
+  if (kind < 0.7) {
+    // 32 bits only, as the group validator allows.
+    const a = BigInt(Math.floor(r() * 2 ** 32));
+    const b = BigInt(Math.floor(r() * 2 ** 32));
+    return { arg, width: 32, op: 'range', min: a < b ? a : b, max: a < b ? b : a };
+  }
   const allOf = randU64(r) & randU64(r);
   const noneOf = randU64(r) & randU64(r) & ~allOf;
   const ignore = r() < 0.5 ? 0n : 1n << BigInt(Math.floor(r() * 64));
@@ -79,7 +77,11 @@ function argsFor(c: ArgCondition | undefined, r: () => number): bigint[] {
   const args = Array.from({ length: 6 }, () => (r() < 0.5 ? 0n : randU64(r)));
   if (!c) return args;
   const pick = r();
-  if (c.op !== 'masked') {
+  if (c.op === 'range') {
+    const edges = [c.min ?? 0n, c.max ?? 0n, (c.min ?? 0n) - 1n, (c.max ?? 0n) + 1n];
+    const v = edges[Math.floor(r() * edges.length)] & U64;
+    args[c.arg] = pick < 0.6 ? v : pick < 0.8 ? (v ^ (randU64(r) << 32n)) & U64 : randU64(r);
+  } else if (c.op !== 'masked') {
     const vals = c.values ?? [0n];
     const v = vals[Math.floor(r() * vals.length)];
     args[c.arg] = pick < 0.4 ? v : pick < 0.7 ? (v ^ (randU64(r) << 32n)) & U64 : randU64(r);
@@ -95,11 +97,12 @@ function argsFor(c: ArgCondition | undefined, r: () => number): bigint[] {
   return args;
 }
 
+/** Up to `count` rules, each on its own number (a syscall has one rule). */
 function randomRules(abi: Abi, r: () => number, count: number): ActiveRule[] {
   const nrs = [...abi.names.keys()];
   const rules: ActiveRule[] = [];
-  for (let i = 0; i < count; i++) {
-    const nr = nrs[Math.floor(r() * nrs.length)];
+  for (let i = 0; i < count && nrs.length > 0; i++) {
+    const nr = nrs.splice(Math.floor(r() * nrs.length), 1)[0];
     const action = ACTIONS[Math.floor(r() * ACTIONS.length)];
     const unless = r() < 0.3 ? randomCondition(r) : undefined;
     rules.push({
@@ -170,6 +173,23 @@ describe('code generator on random rule sets', () => {
       }
     });
   }
+
+  test('two rules on one number are refused, not ordered', () => {
+    const rule = (syscall: string, group: ActiveRule['group']): ActiveRule => ({
+      group,
+      syscall,
+      nr: 169,
+      reason: 'test',
+      action: { type: 'kill-process' },
+    });
+    expect(() => plansFor([rule('reboot', 'default'), rule('reboot2', 'obsolete')])).toThrow(
+      'syscall 169 has two rules: reboot (default) and reboot2 (obsolete)',
+    );
+    expect(plansFor([rule('reboot', 'default')]).get(169)).toEqual({
+      kind: 'const',
+      value: KILL,
+    });
+  });
 
   test('allowed argument-independent numbers are all cached, others never', () => {
     const abi = getAbi('x86_64');

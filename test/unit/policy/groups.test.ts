@@ -513,6 +513,13 @@ describe('validator errors', () => {
       'rules[4].unless: allOf and noneOf share bits',
     ],
     [
+      'an ignored bit that is also checked',
+      'spawn',
+      (d) =>
+        ((rulesOf(d)[4].unless as Record<string, unknown>).ignore = ['CLONE_DETACHED', 'CLONE_VM']),
+      'rules[4].unless: ignore shares bits with allOf or noneOf',
+    ],
+    [
       'too wide',
       'resourcecontrol',
       (d) => ((rulesOf(d)[2].unless as Record<string, unknown>).value = '0x100000000'),
@@ -559,6 +566,7 @@ describe('validator errors', () => {
       'unknown errno',
       'unknown constant',
       'overlapping masks',
+      'an ignored bit that is also checked',
       'too wide',
       'duplicate',
       'wrong group name',

@@ -46,7 +46,11 @@ export interface ExplainJson {
   readonly warnings: readonly string[];
 }
 
-/** issue 4: set for elevateprivileges=deny|children, and whenever the kernel requires it (no CAP_SYS_ADMIN). */
+/**
+ * When the launcher sets no-new-privileges: for elevateprivileges=deny|children
+ * (so exec cannot gain privileges), and whenever the kernel requires it for a
+ * filter (no CAP_SYS_ADMIN).
+ */
 function noNewPrivs(elevate: string): ExplainJson['noNewPrivs'] {
   return elevate === 'allow'
     ? {

@@ -164,7 +164,9 @@ function run(log: { current?: LauncherLog }): void {
   // Under spawn=deny the gate lets exactly one exec through: it runs the file
   // opened here, whose first bytes preflight reads (a script needs a second
   // exec), by descriptor where the kernel then keeps QEMU's name; elsewhere
-  // by path. Close-on-exec: QEMU never sees it.
+  // by path. Close-on-exec: QEMU never sees it. An execute-only binary
+  // cannot be opened (EACCES): it cannot be a script either (an interpreter
+  // must read it), so it is exec'd by path.
   const gated = policy.enable && policy.spawn === 'deny';
   let binaryFd: number | undefined;
   if (gated) {
@@ -172,10 +174,11 @@ function run(log: { current?: LauncherLog }): void {
       binaryFd = openSync(binary.path, 'r');
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw new LaunchError(
-        `cannot open ${binary.path}: ${err.code ?? err.message}`,
-        err.code === 'ENOENT' ? EXIT.notFound : EXIT.cannotExecute,
-      );
+      if (err.code !== 'EACCES')
+        throw new LaunchError(
+          `cannot open ${binary.path}: ${err.code ?? err.message}`,
+          err.code === 'ENOENT' ? EXIT.notFound : EXIT.cannotExecute,
+        );
     }
   }
   const findings = preflight(qemuArgs, policy, {

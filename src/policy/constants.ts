@@ -124,6 +124,12 @@ export const SECCOMP_FLAGS: Readonly<Record<string, bigint>> = {
 export const IOCTL_REQUESTS: Readonly<Record<string, bigint>> = {
   TUNSETIFF: 0x400454can,
   TUNSETIFF_POWERPC_MIPS: 0x800454can,
+  // Terminal requests: asm-generic/ioctls.h (powerpc has the same two), and
+  // mips's own numbers, which are unassigned on the other ABIs.
+  TIOCSTI: 0x5412n,
+  TIOCLINUX: 0x541cn,
+  TIOCSTI_MIPS: 0x5472n,
+  TIOCLINUX_MIPS: 0x5483n,
 };
 
 /** Every symbolic name a filter may use, in one table. */
@@ -154,7 +160,7 @@ export function resolveConstant(ref: unknown): bigint {
     // Hex strings let a file spell flags above 2^53 that a JSON number cannot hold exactly.
     if (/^0x[0-9a-fA-F]+$/.test(ref)) return BigInt(ref);
     throw new Error(
-      `unknown constant "${ref}" (not a CLONE_*, AF_*, SCHED_*, SECCOMP_* or TUN* name, nor 0x...)`,
+      `unknown constant "${ref}" (not a CLONE_*, AF_*, SCHED_*, SECCOMP_*, TUN* or TIOC* name, nor 0x...)`,
     );
   }
   throw new Error(`expected a number or a constant name, got ${JSON.stringify(ref)}`);

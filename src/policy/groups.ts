@@ -283,16 +283,22 @@ export function validateGroupSet(groups: readonly GroupDefinition[]): void {
   if (new Set(names).size !== names.length) {
     throw new GroupValidationError(`a group is defined twice: ${names.join(', ')}`);
   }
+  // A syscall belongs to one group, unless every rule for it has a condition:
+  // then each group takes away its own uses (ioctl: TIOCSTI always, TUNSETIFF
+  // under network=deny), and the compiler checks them in turn.
   const owner = new Map<string, GroupName>();
+  const conditional = new Map<string, boolean>();
   for (const g of groups) {
     for (const r of g.rules) {
       const prev = owner.get(r.syscall);
-      if (prev) {
+      if (prev && (prev === g.name || !conditional.get(r.syscall) || !r.unless)) {
         throw new GroupValidationError(
-          `${g.file}: "${r.syscall}" is already in group "${prev}": a syscall belongs to one group`,
+          `${g.file}: "${r.syscall}" is already in group "${prev}": a syscall belongs to one group, ` +
+            'unless each of its rules has a condition',
         );
       }
-      owner.set(r.syscall, g.name);
+      if (!prev) owner.set(r.syscall, g.name);
+      conditional.set(r.syscall, r.unless !== undefined);
     }
   }
   const x86 = getAbi('x86_64');

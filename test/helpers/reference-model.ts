@@ -138,7 +138,16 @@ const NEW_LISTENER = 8;
 /** _IOW('T', 202, int): _IOC_WRITE is 1 on most ABIs, 4 on powerpc and mips. */
 const TUNSETIFF = [0x400454ca, 0x800454ca];
 /** Default-group calls with an argument rule, modelled by hand. */
-const DEFAULT_BY_HAND = ['migrate_pages', 'move_pages', 'prlimit64', 'perf_event_open', 'kill'];
+const DEFAULT_BY_HAND = [
+  'migrate_pages',
+  'move_pages',
+  'prlimit64',
+  'perf_event_open',
+  'kill',
+  'ioctl',
+];
+/** TIOCSTI and TIOCLINUX, generic and mips numbers (asm-generic/ioctls.h, arch/mips). */
+const TERMINAL_INJECTION = [0x5412, 0x541c, 0x5472, 0x5483];
 
 /** glibc's pthread_create flags: a thread, not a process (CLONE_DETACHED: musl, ignored). */
 export function isThreadClone(flags: bigint): boolean {
@@ -250,6 +259,8 @@ export function modelRules(policy: SandboxPolicy, abiName: AbiName): NameRules {
   add(rules, 'perf_event_open', (d) => (low32(d.args[1]) === 0 ? undefined : eperm));
   // kill: one process (pid > 0 as an int) only, never a group or everyone.
   add(rules, 'kill', (d) => ((low32(d.args[0]) | 0) > 0 ? undefined : eperm));
+  // Typing into the terminal QEMU was started from.
+  add(rules, 'ioctl', (d) => (TERMINAL_INJECTION.includes(low32(d.args[1])) ? eperm : undefined));
   extras('default', [...QEMU_DEFAULT, ...DEFAULT_BY_HAND]);
   if (policy.obsolete === 'deny') {
     for (const n of QEMU_OBSOLETE) add(rules, n, always(kill));
@@ -439,7 +450,20 @@ export function seccompFlagCases(): bigint[] {
 /** ioctl requests: both TUNSETIFF encodings, neighbours, KVM_RUN, TUNSETQUEUE, with upper garbage. */
 export function ioctlRequestCases(): bigint[] {
   const out: bigint[] = [];
-  for (const l of [0x400454can, 0x800454can, 0x400454cbn, 0x400454c9n, 0xae80n, 0x400454d9n]) {
+  for (const l of [
+    0x400454can,
+    0x800454can,
+    0x400454cbn,
+    0x400454c9n,
+    0xae80n,
+    0x400454d9n,
+    0x5412n,
+    0x541cn,
+    0x5472n,
+    0x5483n,
+    0x5413n,
+    0x5401n,
+  ]) {
     for (const h of HIGH) out.push(h | l);
   }
   return out;

@@ -766,7 +766,10 @@ static void attempt_abstract_connect(const char *a, const struct victim *v) {
 static void attempt_setpriority_other(const char *a, const struct victim *v) {
   if (setpriority(PRIO_PROCESS, (id_t)v->pid, 19) != 0)
     return DENIED(a, "setpriority(victim, 19)", errno);
-  long seen = await_state_change(v, "nice", 0, 3000);
+  // Read back from the kernel, not from the victim: a demoted victim may be
+  // too starved on a busy host to report in time.
+  errno = 0;
+  long seen = getpriority(PRIO_PROCESS, (id_t)v->pid);
   if (seen == 19)
     return report(a, "escaped", 0, NULL, NULL, "the victim now runs at nice %ld", seen);
   report(a, "unverified", 0, NULL, NULL, "setpriority returned 0, the victim reports %ld", seen);
@@ -785,7 +788,8 @@ static void attempt_sched_setaffinity_other(const char *a, const struct victim *
   CPU_SET(first, &cpus);
   if (sched_setaffinity(v->pid, sizeof cpus, &cpus) != 0)
     return DENIED(a, "sched_setaffinity(victim)", errno);
-  long seen = await_state_change(v, "cpus", before, 3000);
+  cpu_set_t now;
+  long seen = sched_getaffinity(v->pid, sizeof now, &now) == 0 ? CPU_COUNT(&now) : -1;
   if (seen == 1)
     return report(a, "escaped", 0, NULL, NULL, "the victim may now run on CPU %d only (of %d)",
                   first, before);
@@ -796,10 +800,10 @@ static void attempt_sched_setaffinity_other(const char *a, const struct victim *
 /* Harm: demote the victim to SCHED_IDLE (it runs only when nothing else does). */
 static void attempt_sched_setattr_other(const char *a, const struct victim *v) {
   struct sched_attr_v0 attr = {.size = sizeof attr, .sched_policy = SCHED_IDLE};
-  long before = state_num(v, "policy");
   if (syscall(SYS_sched_setattr, v->pid, &attr, 0) != 0)
     return DENIED(a, "sched_setattr(victim, SCHED_IDLE)", errno);
-  long seen = await_state_change(v, "policy", before, 3000);
+  // From the kernel: a victim at SCHED_IDLE may not run again soon on a busy host.
+  long seen = sched_getscheduler(v->pid);
   if (seen == SCHED_IDLE)
     return report(a, "escaped", 0, NULL, NULL, "the victim now runs at SCHED_IDLE");
   report(a, "unverified", 0, NULL, NULL, "sched_setattr returned 0, the victim reports %ld", seen);
@@ -808,10 +812,9 @@ static void attempt_sched_setattr_other(const char *a, const struct victim *v) {
 /* Harm: starve the victim of I/O (the idle I/O class). */
 static void attempt_ioprio_set_other(const char *a, const struct victim *v) {
   long idle = IOPRIO_VALUE(IOPRIO_CLASS_IDLE, 0);
-  long before = state_num(v, "ioprio");
   if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, v->pid, idle) != 0)
     return DENIED(a, "ioprio_set(victim, IDLE)", errno);
-  long seen = await_state_change(v, "ioprio", before, 3000);
+  long seen = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, v->pid);
   if (seen == idle)
     return report(a, "escaped", 0, NULL, NULL, "the victim's I/O class is now idle (%ld)", seen);
   report(a, "unverified", 0, NULL, NULL, "ioprio_set returned 0, the victim reports %ld", seen);

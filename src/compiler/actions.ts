@@ -1,6 +1,7 @@
 /**
- * Resolved actions -> SECCOMP_RET_* values. Kept apart from the code
- * generator so the statistics and the tests share one definition.
+ * Resolved actions -> SECCOMP_RET_* values, and the kernel's precedence
+ * between them. Kept apart from the code generator so the statistics and the
+ * tests share one definition.
  */
 import type { Abi } from '../arch/types';
 import { SECCOMP_RET } from '../bpf/types';
@@ -31,6 +32,17 @@ export function actionValue(action: ResolvedAction): number {
 export function killClassValue(policy: SandboxPolicy, abi: Abi): number {
   // One definition of what `action=` means: the rules' kill class, from src/policy.
   return actionValue(killClassAction(policy, abi));
+}
+
+/**
+ * The kernel's precedence (kernel/seccomp.c seccomp_run_filters compares
+ * ACTION_ONLY() as signed ints: KILL_PROCESS, being negative, wins). A smaller
+ * rank wins. Orders the rules on one syscall: the strictest rule whose
+ * condition does not exempt the call decides, whatever order the groups
+ * were listed in.
+ */
+export function precedenceRank(value: number): number {
+  return (value & SECCOMP_RET.ACTION_FULL) | 0;
 }
 
 export const ALLOW = SECCOMP_RET.ALLOW;

@@ -23,7 +23,7 @@ import { Assembler } from '../bpf/assembler';
 import type { Abi } from '../arch/types';
 import { SECCOMP_DATA } from '../bpf/types';
 import type { ActiveRule, ArgCondition } from '../policy/types';
-import { ALLOW, actionValue } from './actions';
+import { ALLOW, actionValue, precedenceRank } from './actions';
 
 const U32_MAX = 0xffffffff;
 const MASK32 = 0xffffffffn;
@@ -31,20 +31,16 @@ const MASK32 = 0xffffffffn;
 /** A branch target as the assembler takes it. */
 type Target = string | { ret: number } | null;
 
-/**
- * What the program does for one syscall number: return a verdict, or check
- * the arguments and return `value` unless the condition holds (then ALLOW).
- * One rule per number: a syscall belongs to one group (validateGroupSet) and
- * has one rule there (validateGroupFile); plansFor refuses anything else.
- */
+/** A checked rule: when `unless` is false (or absent), return `value`. */
+export interface CheckedRule {
+  readonly value: number;
+  readonly unless?: ArgCondition;
+}
+
+/** What the program does for one syscall number. */
 export type Plan =
   | { readonly kind: 'const'; readonly value: number }
-  | {
-      readonly kind: 'args';
-      readonly nr: number;
-      readonly value: number;
-      readonly unless: ArgCondition;
-    };
+  | { readonly kind: 'args'; readonly nr: number; readonly rules: readonly CheckedRule[] };
 
 /** A maximal range [lo, hi] of syscall numbers with one plan. */
 export interface Segment {
@@ -57,12 +53,55 @@ function planKey(p: Plan): string {
   return p.kind === 'const' ? `c${p.value}` : `a${p.nr}`;
 }
 
-/** The plan for a syscall number with this rule. */
-export function planFor(rule: ActiveRule): Plan {
-  const value = actionValue(rule.action);
-  return rule.unless
-    ? { kind: 'args', nr: rule.nr, value, unless: rule.unless }
-    : { kind: 'const', value };
+/** A rule that can never decide a call: the policy is refused rather than silently trimmed. */
+export class UnreachableRuleError extends Error {
+  override readonly name = 'UnreachableRuleError';
+}
+
+function sameCondition(a: ArgCondition, b: ArgCondition): boolean {
+  const text = (c: ArgCondition): string =>
+    JSON.stringify(c, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  return text(a) === text(b);
+}
+
+/**
+ * Folds the rules of one syscall (one group's, or several conditional ones:
+ * ioctl) into a plan. The rules are checked strictest first (the kernel's
+ * precedence between actions, then policy order) and the first whose
+ * condition does not exempt the call decides; a call every condition exempts
+ * is allowed. As gVisor does, a rule that could never decide is an error,
+ * not dropped: one after an unconditional rule (that rule decides every
+ * call first), or one with the condition of an earlier rule (the earlier
+ * one decides exactly the calls it would).
+ */
+export function planFor(nr: number, rules: readonly ActiveRule[]): Plan {
+  const checked = rules
+    .map((r, i) => ({ rule: r, value: actionValue(r.action), i }))
+    .sort((a, b) => precedenceRank(a.value) - precedenceRank(b.value) || a.i - b.i);
+  const kept: (CheckedRule & { rule: ActiveRule })[] = [];
+  for (const c of checked) {
+    const shadow = kept.find(
+      (k) => !k.unless || (c.rule.unless !== undefined && sameCondition(k.unless, c.rule.unless)),
+    );
+    if (shadow) {
+      throw new UnreachableRuleError(
+        `${c.rule.syscall} (${c.rule.group}): the rule never decides a call: ` +
+          `${shadow.rule.syscall} (${shadow.rule.group}) ${shadow.unless ? 'has the same condition and' : 'has no condition and'} comes first`,
+      );
+    }
+    kept.push({
+      rule: c.rule,
+      value: c.value,
+      ...(c.rule.unless ? { unless: c.rule.unless } : {}),
+    });
+  }
+  if (kept.length === 0) return { kind: 'const', value: ALLOW };
+  if (kept.length === 1 && !kept[0].unless) return { kind: 'const', value: kept[0].value };
+  return {
+    kind: 'args',
+    nr,
+    rules: kept.map((k) => (k.unless ? { value: k.value, unless: k.unless } : { value: k.value })),
+  };
 }
 
 /**
@@ -219,9 +258,21 @@ class Generator {
     return true;
   }
 
-  /** Argument checks of one syscall: ALLOW when its condition holds, else its verdict. */
+  /** Argument checks of one syscall: each rule in precedence order, ALLOW after the last. */
   private emitArgBlock(plan: Plan & { kind: 'args' }): void {
-    this.emitCondition(plan.unless, { ret: ALLOW }, { ret: plan.value });
+    const a = this.asm;
+    plan.rules.forEach((rule, n) => {
+      const fail: Target = { ret: rule.value };
+      if (!rule.unless) {
+        a.ret(rule.value);
+        return;
+      }
+      const last = n === plan.rules.length - 1;
+      const nextLabel = last ? null : this.fresh(`nr_${plan.nr}_r`);
+      const pass: Target = last ? { ret: ALLOW } : nextLabel;
+      this.emitCondition(rule.unless, pass, fail);
+      if (nextLabel) a.label(nextLabel);
+    });
   }
 
   /** Jumps to `pass` when the condition holds, to `fail` otherwise. */
@@ -297,25 +348,17 @@ class Generator {
   }
 }
 
-/**
- * Plans per syscall number for one ABI, from the policy's active rules. Two
- * rules on one number (two names of one call, say) would make the verdict
- * depend on which comes first: refused, not guessed.
- */
+/** Plans per syscall number for one ABI, from the policy's active rules. */
 export function plansFor(rules: readonly ActiveRule[]): Map<number, Plan> {
-  const byNr = new Map<number, ActiveRule>();
+  const byNr = new Map<number, ActiveRule[]>();
   for (const r of rules) {
-    const other = byNr.get(r.nr);
-    if (other) {
-      throw new Error(
-        `syscall ${r.nr} has two rules: ${other.syscall} (${other.group}) and ${r.syscall} (${r.group})`,
-      );
-    }
-    byNr.set(r.nr, r);
+    const list = byNr.get(r.nr) ?? [];
+    list.push(r);
+    byNr.set(r.nr, list);
   }
   const plans = new Map<number, Plan>();
   for (const nr of [...byNr.keys()].sort((a, b) => a - b)) {
-    plans.set(nr, planFor(byNr.get(nr) as ActiveRule));
+    plans.set(nr, planFor(nr, byNr.get(nr) ?? []));
   }
   return plans;
 }

@@ -19,9 +19,15 @@ import type { CompiledFilter } from './types';
 import type * as Stats from './stats';
 
 export type { CompiledFilter } from './types';
-export { buildSegments, foreignRanges, generateProgram, plansFor } from './compile';
+export {
+  UnreachableRuleError,
+  buildSegments,
+  foreignRanges,
+  generateProgram,
+  plansFor,
+} from './compile';
 export type { Plan, Segment } from './compile';
-export { actionValue, killClassValue } from './actions';
+export { actionValue, killClassValue, precedenceRank } from './actions';
 export type { CacheCoverage, PathCase, PathStats, PathSummary } from './stats';
 
 /**

@@ -125,14 +125,20 @@ export function argCasesFor(c: ArgCondition): bigint[][] {
 
 /** The cases pathStats measures for a policy on one ABI (the bench runs libseccomp's program on the same). */
 export function pathCases(policy: CompiledFilter['policy'], abi: Abi): PathCase[] {
-  // One rule per number (plansFor enforces it), in number order.
-  const rules = activeRules(policy, abi).sort((a, b) => a.nr - b.nr);
+  const rules = activeRules(policy, abi);
+  const byNr = new Map<number, typeof rules>();
+  for (const r of rules) byNr.set(r.nr, [...(byNr.get(r.nr) ?? []), r]);
   const cases: PathCase[] = [];
   for (const nr of [...abi.names.keys()].sort((a, b) => a - b))
     cases.push({ nr, args: ZERO_ARGS, kind: 'all' });
-  for (const r of rules) {
-    if (!r.unless) cases.push({ nr: r.nr, args: ZERO_ARGS, kind: 'denied' });
-    else for (const args of argCasesFor(r.unless)) cases.push({ nr: r.nr, args, kind: 'args' });
+  for (const [nr, list] of [...byNr.entries()].sort((a, b) => a[0] - b[0])) {
+    const conds = list.filter((r) => r.unless).map((r) => r.unless as ArgCondition);
+    if (conds.length === 0) {
+      cases.push({ nr, args: ZERO_ARGS, kind: 'denied' });
+      continue;
+    }
+    for (const c of conds)
+      for (const args of argCasesFor(c)) cases.push({ nr, args, kind: 'args' });
   }
   return cases;
 }

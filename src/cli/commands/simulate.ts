@@ -10,6 +10,7 @@ import type { Abi, AbiName } from '../../arch/types';
 import { actionName, disassemble, traceFilter } from '../../bpf';
 import type { SeccompData } from '../../bpf/types';
 import { SECCOMP_RET } from '../../bpf/types';
+import { actionValue } from '../../compiler';
 import { activeRules, comparedValue, conditionHolds, maskedMismatch } from '../../policy';
 import type { ActiveRule, ArgCondition } from '../../policy/types';
 import type { CliContext } from '../context';
@@ -174,19 +175,26 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
     const other = table?.names.get(call.nr);
     explanation = `an ${foreign.abi} number${other ? ` (${foreign.abi} ${other})` : ''}: ${killClassWords(p.policy.action)}, QEMU never uses the ${foreign.abi} ABI`;
   } else {
-    // At most one: a syscall belongs to one group, and names one rule there.
-    rule = activeRules(p.policy, arch.abi).find((r) => r.nr === call.nr);
+    // Usually one rule; several when each has a condition (ioctl). The one
+    // that decided is a rule that does not exempt the call and returns the
+    // interpreter's verdict; when every rule exempts it, each says why.
+    const rules = activeRules(p.policy, arch.abi).filter((r) => r.nr === call.nr);
+    const applying = rules.filter((r) => !r.unless || !conditionHolds(r.unless, args));
+    rule = applying.find((r) => actionValue(r.action) >>> 0 === value) ?? applying[0] ?? rules[0];
+    const exemption = (r: ActiveRule & { unless: ArgCondition }): string =>
+      // A flag mask in full is a paragraph (JSON has it): say what matched.
+      r.unless.op === 'masked'
+        ? `${r.group}: allowed: ${argName(r.syscall, r.unless.arg, arch.abi.cloneFlagsArg)} has every flag the exemption requires and none it forbids`
+        : `${r.group}: allowed because ${conditionWords(r.syscall, r.unless, arch.abi.cloneFlagsArg)}`;
     if (!rule) {
       explanation =
         call.name === undefined
           ? 'not a syscall of this ABI: no rule names it'
           : 'no active group names it';
-    } else if (rule.unless && conditionHolds(rule.unless, args)) {
-      // A flag mask in full is a paragraph (JSON has it): say what matched.
-      explanation =
-        rule.unless.op === 'masked'
-          ? `${rule.group}: allowed: ${argName(rule.syscall, rule.unless.arg, arch.abi.cloneFlagsArg)} has every flag the exemption requires and none it forbids`
-          : `${rule.group}: allowed because ${conditionWords(rule.syscall, rule.unless, arch.abi.cloneFlagsArg)}`;
+    } else if (applying.length === 0) {
+      explanation = rules
+        .map((r) => exemption(r as ActiveRule & { unless: ArgCondition }))
+        .join('; ');
     } else {
       const unless = rule.unless
         ? ` (${whyNotExempt(rule.syscall, rule.unless, args, arch.abi.cloneFlagsArg)})`

@@ -424,6 +424,19 @@ describe('simulate', () => {
     expect(r.stdout).toMatch(new RegExp(`^verdict +${verdict.replace(/[()]/g, '\\$&')}$`, 'm'));
   });
 
+  test('a syscall with a rule in two groups (ioctl): the rule that decided, or both exemptions', async () => {
+    const tun = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0x400454ca']);
+    expect(tun.stdout).toMatch(/^verdict +ERRNO\(1\) EPERM$/m);
+    expect(tun.stdout).toMatch(/^why +network: ioctl fails with EPERM \(request is TUNSETIFF, /m);
+    const sti = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0x5412']);
+    expect(sti.stdout).toMatch(/^why +default: ioctl fails with EPERM \(request is TIOCSTI, /m);
+    const kvm = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0xae80']);
+    expect(kvm.stdout).toMatch(/^verdict +ALLOW$/m);
+    expect(kvm.stdout).toMatch(
+      /^why +default: allowed because request .* is none of TIOCSTI, .*; network: allowed because request .* is none of TUNSETIFF/m,
+    );
+  });
+
   test('foreign ABIs and x32 numbers get the kill-class action, and the why says which', async () => {
     const x32 = await run(['simulate', 'on,action=log', '0x40000000']);
     expect(x32.stdout).toMatch(/^verdict +LOG$/m);

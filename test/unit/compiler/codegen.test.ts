@@ -13,7 +13,7 @@ import type { ActiveRule, ArgCondition, ResolvedAction } from '../../../src/poli
 import { actionValue } from '../../../src/compiler/actions';
 import { conditionHolds } from '../../../src/policy';
 import { buildSegments, generateProgram } from '../../../src/compiler/compile';
-import { foreignRanges, plansFor } from '../../../src/compiler/compile';
+import { UnreachableRuleError, foreignRanges, plansFor } from '../../../src/compiler/compile';
 import { randU64, rng } from '../../helpers/random';
 
 const U64 = 0xffffffffffffffffn;
@@ -26,11 +26,27 @@ function directVerdict(abi: Abi, rules: readonly ActiveRule[], d: SeccompData): 
   // mips64el: o32 and n32 numbers reach an n64 filter (see foreignRanges).
   if (abi.name === 'mips64el' && ((nr >= 4000 && nr < 5000) || (nr >= 6000 && nr < 7000)))
     return KILL;
-  // One rule per number (plansFor refuses more).
-  const rule = rules.find((r) => r.nr === nr);
-  if (!rule || (rule.unless && conditionHolds(rule.unless, d.args))) return SECCOMP_RET.ALLOW;
-  return actionValue(rule.action) >>> 0;
+  // Of the rules whose condition does not exempt the call, the strictest
+  // decides (the kernel's order of actions, written out here).
+  const applying = rules
+    .filter((r) => r.nr === nr && !(r.unless && conditionHolds(r.unless, d.args)))
+    .map((r) => actionValue(r.action) >>> 0);
+  if (applying.length === 0) return SECCOMP_RET.ALLOW;
+  const strictness = (v: number): number => KERNEL_ORDER.indexOf((v & 0xffff0000) >>> 0);
+  return applying.reduce((best, v) => (strictness(v) < strictness(best) ? v : best));
 }
+
+/** SECCOMP_RET_* actions, strictest first (Documentation/userspace-api/seccomp_filter.rst). */
+const KERNEL_ORDER = [
+  0x80000000, // KILL_PROCESS
+  0x00000000, // KILL_THREAD
+  0x00030000, // TRAP
+  0x00050000, // ERRNO
+  0x7fc00000, // USER_NOTIF
+  0x7ff00000, // TRACE
+  0x7ffc0000, // LOG
+  0x7fff0000, // ALLOW
+];
 
 const ACTIONS: ResolvedAction[] = [
   { type: 'kill-process' },
@@ -97,12 +113,16 @@ function argsFor(c: ArgCondition | undefined, r: () => number): bigint[] {
   return args;
 }
 
-/** Up to `count` rules, each on its own number (a syscall has one rule). */
+/**
+ * `count` rules on random numbers; a number may get several (as ioctl has),
+ * all conditional but perhaps a last unconditional one of the weakest action
+ * (LOG, listed last): every rule can decide some call, as plansFor requires.
+ */
 function randomRules(abi: Abi, r: () => number, count: number): ActiveRule[] {
   const nrs = [...abi.names.keys()];
   const rules: ActiveRule[] = [];
-  for (let i = 0; i < count && nrs.length > 0; i++) {
-    const nr = nrs.splice(Math.floor(r() * nrs.length), 1)[0];
+  for (let i = 0; i < count; i++) {
+    const nr = nrs[Math.floor(r() * nrs.length)];
     const action = ACTIONS[Math.floor(r() * ACTIONS.length)];
     const unless = r() < 0.3 ? randomCondition(r) : undefined;
     rules.push({
@@ -114,7 +134,14 @@ function randomRules(abi: Abi, r: () => number, count: number): ActiveRule[] {
       unless,
     });
   }
-  return rules;
+  const byNr = new Map<number, ActiveRule[]>();
+  for (const rule of rules) byNr.set(rule.nr, [...(byNr.get(rule.nr) ?? []), rule]);
+  return [...byNr.values()].flatMap((list) => {
+    if (list.length === 1) return list;
+    const conditional = list.filter((x) => x.unless);
+    const fallback = list.find((x) => !x.unless);
+    return fallback ? [...conditional, { ...fallback, action: { type: 'log' } }] : conditional;
+  });
 }
 
 function compileRules(abi: Abi, rules: readonly ActiveRule[]) {
@@ -174,20 +201,55 @@ describe('code generator on random rule sets', () => {
     });
   }
 
-  test('two rules on one number are refused, not ordered', () => {
-    const rule = (syscall: string, group: ActiveRule['group']): ActiveRule => ({
+  test('a rule that can never decide a call is an error, as gVisor reports one', () => {
+    const rule = (group: ActiveRule['group'], extra: Partial<ActiveRule>): ActiveRule => ({
       group,
-      syscall,
-      nr: 169,
+      syscall: 'ioctl',
+      nr: 16,
       reason: 'test',
       action: { type: 'kill-process' },
+      ...extra,
     });
-    expect(() => plansFor([rule('reboot', 'default'), rule('reboot2', 'obsolete')])).toThrow(
-      'syscall 169 has two rules: reboot (default) and reboot2 (obsolete)',
+    const tiocsti: ArgCondition = { arg: 1, width: 32, op: 'notin', values: [0x5412n] };
+    const tunsetiff: ArgCondition = { arg: 1, width: 32, op: 'notin', values: [0x400454can] };
+    const eperm: ResolvedAction = { type: 'errno', errno: 1, errnoName: 'EPERM' };
+    // Two conditions: both reachable, checked strictest first whatever the order given.
+    const both = plansFor([
+      rule('network', { action: eperm, unless: tunsetiff }),
+      rule('default', { unless: tiocsti }),
+    ]).get(16);
+    expect(both).toEqual({
+      kind: 'args',
+      nr: 16,
+      rules: [
+        { value: KILL, unless: tiocsti },
+        { value: actionValue(eperm), unless: tunsetiff },
+      ],
+    });
+    // An unconditional rule decides every call before a weaker one.
+    expect(() =>
+      plansFor([rule('default', {}), rule('network', { action: eperm, unless: tunsetiff })]),
+    ).toThrow(
+      new UnreachableRuleError(
+        'ioctl (network): the rule never decides a call: ioctl (default) has no condition and comes first',
+      ),
     );
-    expect(plansFor([rule('reboot', 'default')]).get(169)).toEqual({
-      kind: 'const',
-      value: KILL,
+    // The same condition twice: the stricter rule decides exactly the calls the other would.
+    expect(() =>
+      plansFor([
+        rule('network', { action: eperm, unless: tiocsti }),
+        rule('default', { unless: tiocsti }),
+      ]),
+    ).toThrow(
+      /ioctl \(network\): the rule never decides a call: ioctl \(default\) has the same condition/,
+    );
+    // A weaker unconditional rule after a conditional one is a fallback, reachable.
+    expect(
+      plansFor([rule('default', { unless: tiocsti }), rule('network', { action: eperm })]).get(16),
+    ).toEqual({
+      kind: 'args',
+      nr: 16,
+      rules: [{ value: KILL, unless: tiocsti }, { value: actionValue(eperm) }],
     });
   });
 

@@ -97,6 +97,16 @@ describe('the files', () => {
         : g,
     );
     expect(() => validateGroupSet(copy)).toThrow('a syscall belongs to one group');
+    // ...and a second rule with the condition of the first: one of them would be dead.
+    const ioctl = groups
+      .find((g) => g.name === 'network')
+      ?.rules.find((r) => r.syscall === 'ioctl');
+    const twice = groups.map((g) =>
+      g.name === 'obsolete' && ioctl ? { ...g, rules: [...g.rules, { ...ioctl }] } : g,
+    );
+    expect(() => validateGroupSet(twice)).toThrow(
+      'network.json: "ioctl" has the same condition as in group "obsolete": one of the two rules could never decide a call',
+    );
   });
 
   test('every name exists on x86_64 or is listed absent there, and the listing is true', () => {

@@ -12,8 +12,13 @@ import type { SeccompData } from '../../../src/bpf/types';
 import type { ActiveRule, ArgCondition, ResolvedAction } from '../../../src/policy/types';
 import { actionValue } from '../../../src/compiler/actions';
 import { conditionHolds } from '../../../src/policy';
-import { buildSegments, generateProgram } from '../../../src/compiler/compile';
-import { UnreachableRuleError, foreignRanges, plansFor } from '../../../src/compiler/compile';
+import { generateProgram } from '../../../src/compiler/codegen';
+import {
+  UnreachableRuleError,
+  buildSegments,
+  foreignRanges,
+  plansFor,
+} from '../../../src/compiler/plan';
 import { randU64, rng } from '../../helpers/random';
 
 const U64 = 0xffffffffffffffffn;

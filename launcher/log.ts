@@ -39,7 +39,7 @@ export interface LaunchRecord {
   readonly execBy?: 'descriptor' | 'path';
   /** What we appended for QEMU's own -sandbox (resourcecontrol with thread-context), if anything. */
   readonly qemuSandbox: string | null;
-  /** The Landlock domain QEMU enters (launcher/landlock.ts), or why none. */
+  /** The Landlock domain QEMU enters (src/policy/landlock-plan.ts), or why none. */
   readonly landlock?: string;
   /** Milliseconds since Node started (so Node's own start-up is included). */
   readonly elapsedMs: number;

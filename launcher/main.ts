@@ -40,7 +40,7 @@ import {
 import { environmentMap, qemuEnvironment } from './env';
 import { EXIT, LaunchError, type ExitCode } from './errors';
 import { checkKernelSupport } from './kernel';
-import { landlockRecord, planLandlock, type LandlockPlan } from './landlock';
+import { landlockRecord, planLandlock, type LandlockPlan } from '../src/policy/landlock-plan';
 import { createLog, type LauncherLog } from './log';
 import { planNoNewPrivs } from './no-new-privs';
 import { preflight, preflightReport } from './preflight';
@@ -254,7 +254,7 @@ function run(log: { current?: LauncherLog }): void {
     checkKernelSupport(filter.program);
   }
   const armGate = filter?.needsExecGate === true;
-  // The Landlock domain (launcher/landlock.ts): what the kernel offers decides.
+  // The Landlock domain (src/policy/landlock-plan.ts): what the kernel offers decides.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const landlockNative = (): Landlock => require('../src/native/landlock') as Landlock;
   const hostSyscalls = abiName === null ? undefined : (cached?.host ?? arch().getAbi(abiName));

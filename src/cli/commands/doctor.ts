@@ -21,6 +21,8 @@ import { preflight, type PreflightFinding } from '../../../launcher/preflight';
 import { checkKernelSupport } from '../../../launcher/kernel';
 import { planNoNewPrivs } from '../../../launcher/no-new-privs';
 import { compilePolicy } from '../../compiler';
+import { landlockSupport } from '../../native/landlock';
+import { landlockRecord, planLandlock } from '../../policy/landlock-plan';
 import { resolveQemuBinary } from '../qemu-binary';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
@@ -47,7 +49,12 @@ export interface QemuInfo {
 }
 
 export interface DoctorJson {
-  readonly host: HostSupport & { readonly abi: string; readonly secondaryAbis: string[] };
+  readonly host: HostSupport & {
+    readonly abi: string;
+    readonly secondaryAbis: string[];
+    /** The Landlock domain the launcher gives QEMU under -sandbox on, or why none. */
+    readonly landlock: string;
+  };
   readonly config: {
     path: string | null;
     sandbox: string | null;
@@ -158,6 +165,19 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   const support = probeHost(opts.procRoot, opts.release);
   const abiName = detectHostAbi();
   const host = getHostAbi(abiName);
+  // The launcher's own decision (src/policy/landlock-plan.ts) on this kernel.
+  const landlockNumbers = {
+    createRuleset: host.native.syscalls.get('landlock_create_ruleset') ?? -1,
+    restrictSelf: host.native.syscalls.get('landlock_restrict_self') ?? -1,
+  };
+  const landlock = landlockRecord(
+    planLandlock(
+      { enable: true },
+      landlockNumbers.createRuleset >= 0
+        ? landlockSupport(landlockNumbers)
+        : { abi: 0, reason: 'no Landlock syscalls on this ABI' },
+    ),
+  );
 
   if (!support.seccomp)
     problems.push('the kernel has no seccomp (CONFIG_SECCOMP): the launcher cannot filter');
@@ -250,7 +270,12 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   }
 
   return {
-    host: { ...support, abi: abiName, secondaryAbis: host.secondary.map((a) => a.name) },
+    host: {
+      ...support,
+      abi: abiName,
+      secondaryAbis: host.secondary.map((a) => a.name),
+      landlock,
+    },
     config: {
       path: config.path ?? null,
       sandbox: config.sandbox ?? null,
@@ -299,6 +324,12 @@ export function formatDoctor(d: DoctorJson): string {
       'no-new-privs',
       `${yn(h.noNewPrivs, 'supported')}; ${h.noNewPrivsSet ? 'already set on this process' : 'not set'}; ` +
         `CAP_SYS_ADMIN ${h.capSysAdmin ? 'yes: set only for elevateprivileges=deny|children' : 'no: the launcher must set it'}`,
+    ],
+    [
+      'landlock',
+      h.landlock.startsWith('none')
+        ? `${h.landlock} (QEMU can signal, and write /proc/PID/mem of, other processes of its user)`
+        : `${h.landlock} for QEMU under -sandbox on`,
     ],
     [
       'this process',

@@ -119,6 +119,7 @@ const doctorSchema: Schema = {
         capSysAdmin: 'boolean',
         abi: 'string',
         secondaryAbis: { arrayOf: 'string' },
+        landlock: 'string',
       },
       optional: ['currentSeccompMode'],
     },
@@ -188,6 +189,8 @@ describe('doctor on this host', () => {
     expect(d.preflight).toBeNull();
     // This machine supports everything (Linux 6.18 with seccomp user notification, TSYNC_ESRCH and the action cache).
     expect(d.problems).toEqual([]);
+    // Landlock ABI 6+ here: the launcher's domain, as doctor reports it.
+    expect(d.host.landlock).toMatch(/^scoped signals and abstract sockets \(ABI ([6-9]|\d\d+)\)$/);
     expect(r.code).toBe(0);
   });
 

@@ -230,7 +230,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
         vm: vmNameOf(extracted.qemuArgs),
       });
       const policy = launch.policy;
-      // The launcher's own decision (issue 4): set for elevateprivileges=deny|children and
+      // The launcher's own decision (launcher/no-new-privs.ts): set for elevateprivileges=deny|children and
       // whenever the kernel requires it, and in effect too when our caller already set it.
       const noNewPrivs = planNoNewPrivs(
         policy,

@@ -21,7 +21,7 @@ import { preflight, type PreflightFinding } from '../../../launcher/preflight';
 import { checkKernelSupport } from '../../../launcher/kernel';
 import { planNoNewPrivs } from '../../../launcher/no-new-privs';
 import { compilePolicy } from '../../compiler';
-import { landlockSupport } from '../../native/landlock';
+import { landlockNumbers, landlockSupport } from '../../native/landlock';
 import { landlockRecord, planLandlock } from '../../policy/landlock-plan';
 import { resolveQemuBinary } from '../qemu-binary';
 import type { CliContext } from '../context';
@@ -166,17 +166,8 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   const abiName = detectHostAbi();
   const host = getHostAbi(abiName);
   // The launcher's own decision (src/policy/landlock-plan.ts) on this kernel.
-  const landlockNumbers = {
-    createRuleset: host.native.syscalls.get('landlock_create_ruleset') ?? -1,
-    restrictSelf: host.native.syscalls.get('landlock_restrict_self') ?? -1,
-  };
   const landlock = landlockRecord(
-    planLandlock(
-      { enable: true },
-      landlockNumbers.createRuleset >= 0
-        ? landlockSupport(landlockNumbers)
-        : { abi: 0, reason: 'no Landlock syscalls on this ABI' },
-    ),
+    planLandlock({ enable: true }, landlockSupport(landlockNumbers(host.native.syscalls))),
   );
 
   if (!support.seccomp)

@@ -295,16 +295,10 @@ function run(log: { current?: LauncherLog }): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const landlockNative = (): Landlock => require('../src/native/landlock') as Landlock;
   const hostSyscalls = abiName === null ? undefined : (cached?.host ?? arch().getAbi(abiName));
-  const landlockNumbers = hostSyscalls && {
-    createRuleset: hostSyscalls.syscalls.get('landlock_create_ruleset') ?? -1,
-    addRule: hostSyscalls.syscalls.get('landlock_add_rule') ?? -1,
-    restrictSelf: hostSyscalls.syscalls.get('landlock_restrict_self') ?? -1,
-  };
+  const landlockNumbers = hostSyscalls && landlockNative().landlockNumbers(hostSyscalls.syscalls);
   const landlock: LandlockPlan = planLandlock(
     policy,
-    landlockNumbers && landlockNumbers.createRuleset >= 0
-      ? landlockNative().landlockSupport(landlockNumbers)
-      : { abi: 0, reason: 'no Landlock syscalls on this ABI' },
+    policy.enable ? landlockNative().landlockSupport(landlockNumbers) : { abi: 0 },
     fileRules,
   );
   if (!landlock.apply && landlock.missing) {

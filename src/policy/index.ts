@@ -17,7 +17,7 @@ export type {
 } from './types';
 export { CONDITION_OPS, GROUP_NAMES } from './types';
 export type { ConditionOp } from './types';
-export { comparedValue, conditionHolds } from './condition';
+export { comparedValue, conditionHolds, maskedMismatch } from './condition';
 export {
   DEFAULT_POLICY,
   DEFAULT_POLICY_STRING,

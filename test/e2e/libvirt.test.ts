@@ -430,7 +430,14 @@ describe('a domain with the launcher as <emulator>', () => {
     expect(
       pidAlive(boot.pid) && readFileSync(`/proc/${boot.pid}/cmdline`, 'utf8').includes(DOMAIN),
     ).toBe(false);
-    const tailLines = read(need().domainLog(DOMAIN)).trimEnd().split('\n').slice(-3);
+    // libvirtd's closing line reaches the domain log through virtlogd, which
+    // may write it after virsh already reports the state: wait for it (10 s).
+    const tail = (): string[] => read(need().domainLog(DOMAIN)).trimEnd().split('\n').slice(-3);
+    let tailLines = tail();
+    for (let i = 0; i < 100 && !/reason=destroyed/.test(tailLines.join('\n')); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      tailLines = tail();
+    }
     note(`# tail -n 3 /var/log/libvirt/qemu/${DOMAIN}.log`, ...tailLines);
     expect(tailLines.join('\n')).toMatch(/reason=destroyed/);
   });

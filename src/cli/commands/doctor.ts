@@ -23,7 +23,7 @@ import { hostFileFacts } from '../../../launcher/file-facts';
 import { checkKernelSupport } from '../../../launcher/kernel';
 import { planNoNewPrivs } from '../../../launcher/no-new-privs';
 import { compilePolicy } from '../../compiler';
-import { landlockSupport } from '../../native/landlock';
+import { landlockNumbers, landlockSupport } from '../../native/landlock';
 import { FILES_ABI, landlockRecord, planLandlock } from '../../policy/landlock-plan';
 import { resolveQemuBinary } from '../qemu-binary';
 import type { CliContext } from '../context';
@@ -184,15 +184,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   const abiName = detectHostAbi();
   const host = getHostAbi(abiName);
   // The launcher's own decision (src/policy/landlock-plan.ts) on this kernel.
-  const landlockNumbers = {
-    createRuleset: host.native.syscalls.get('landlock_create_ruleset') ?? -1,
-    addRule: host.native.syscalls.get('landlock_add_rule') ?? -1,
-    restrictSelf: host.native.syscalls.get('landlock_restrict_self') ?? -1,
-  };
-  const landlockKernel =
-    landlockNumbers.createRuleset >= 0
-      ? landlockSupport(landlockNumbers)
-      : { abi: 0 as const, reason: 'no Landlock syscalls on this ABI' };
+  const landlockKernel = landlockSupport(landlockNumbers(host.native.syscalls));
   const landlock = landlockRecord(planLandlock({ enable: true }, landlockKernel));
   const landlockAbi: LandlockInfo = {
     abi: landlockKernel.abi,
@@ -250,7 +242,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
         vm: vmNameOf(extracted.qemuArgs),
       });
       const policy = launch.policy;
-      // The launcher's own decision (issue 4): set for elevateprivileges=deny|children and
+      // The launcher's own decision (launcher/no-new-privs.ts): set for elevateprivileges=deny|children and
       // whenever the kernel requires it, and in effect too when our caller already set it.
       const noNewPrivs = planNoNewPrivs(
         policy,

@@ -48,7 +48,13 @@ export interface ExplainJson {
     reason: string;
   }[];
   /** `action` is the seccomp action (KILL_PROCESS, LOG...), `words` what it does to the call. */
-  readonly foreign: { abis: string[]; x32Numbers: boolean; action: string; words: string } | null;
+  readonly foreign: {
+    abis: string[];
+    /** ABIs whose numbers reach the filter with the native audit arch (x32 on x86_64). */
+    numbers: string[];
+    action: string;
+    words: string;
+  } | null;
   readonly noNewPrivs: { when: 'always' | 'without-cap-sys-admin'; why: string };
   readonly execGate: boolean;
   /** files=deny: a Landlock ruleset per launch, not seccomp rules. */
@@ -56,7 +62,11 @@ export interface ExplainJson {
   readonly warnings: readonly string[];
 }
 
-/** issue 4: set for elevateprivileges=deny|children, and whenever the kernel requires it (no CAP_SYS_ADMIN). */
+/**
+ * When the launcher sets no-new-privileges: for elevateprivileges=deny|children
+ * (so exec cannot gain privileges), and whenever the kernel requires it for a
+ * filter (no CAP_SYS_ADMIN).
+ */
 function noNewPrivs(elevate: string): ExplainJson['noNewPrivs'] {
   return elevate === 'allow'
     ? {
@@ -135,7 +145,7 @@ export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
     argumentChecked,
     foreign: {
       abis: arch.host.secondary.map((a) => a.name),
-      x32Numbers: arch.host.native.name === 'x86_64',
+      numbers: [...new Set(arch.host.native.foreignNumbers.map((f) => f.abi))],
       action: kill,
       words: killClassWords(p.policy.action),
     },
@@ -223,7 +233,7 @@ export function explainText(e: ExplainJson, opts: ExplainOptions): string {
   if (e.foreign) {
     const what = [
       ...e.foreign.abis,
-      ...(e.foreign.x32Numbers && !e.foreign.abis.includes('x32') ? ['x32'] : []),
+      ...e.foreign.numbers.filter((n) => !e.foreign?.abis.includes(n)),
     ];
     text += `\nforeign ABIs: ${what.length ? `${what.join(', ')} calls` : 'other audit arches'} -> ${e.foreign.action}`;
     text += ' (QEMU never uses them; a deny-list that let them through would be bypassed)\n';

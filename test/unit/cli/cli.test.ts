@@ -278,7 +278,7 @@ describe('explain', () => {
         foreign: nullable({
           object: {
             abis: { arrayOf: 'string' },
-            x32Numbers: 'boolean',
+            numbers: { arrayOf: 'string' },
             action: 'string',
             words: 'string',
           },
@@ -498,7 +498,7 @@ describe('compile', () => {
     expect(bad.stderr).toBe('qemu-sandbox: --json contradicts --format c\n');
   });
 
-  test('disasm: header, names next to syscall numbers', async () => {
+  test('disasm: header, names and verdicts next to syscall numbers', async () => {
     const r = await run(['compile', FULL]);
     expect(r.stdout).toMatch(/^; exec gate: yes/m);
     expect(r.stdout).toMatch(/^; action cache: (\d+)\/\1 always-allowed syscalls cached/m);
@@ -506,7 +506,11 @@ describe('compile', () => {
       /^; instructions executed min\/mean\/max: every syscall \d+\/[\d.]+\/\d+/m,
     );
     expect(r.stdout).toMatch(/; x86_64$/m);
-    expect(r.stdout).toMatch(/^ *\d+: jeq #\d+ .*; [a-z_0-9]+$/m);
+    expect(r.stdout).toMatch(/^ *\d+: jeq #\d+ .*; [a-z_0-9]+ -> ERRNO\(1\)/m);
+    // A range comparison names what it decides: grep finds reboot there.
+    expect(r.stdout.split('\n').filter((l) => /\breboot\b/.test(l))).toEqual([
+      expect.stringMatching(/^ *\d+: jg[et] #\d+ .*KILL_PROCESS: [a-z_0-9 ]*\breboot\b/),
+    ]);
     expect(
       r.stdout
         .trimEnd()
@@ -544,6 +548,19 @@ describe('simulate', () => {
     const r = await run(['simulate', ...argv]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^verdict +${verdict.replace(/[()]/g, '\\$&')}$`, 'm'));
+  });
+
+  test('a syscall with a rule in two groups (ioctl): the rule that decided, or both exemptions', async () => {
+    const tun = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0x400454ca']);
+    expect(tun.stdout).toMatch(/^verdict +ERRNO\(1\) EPERM$/m);
+    expect(tun.stdout).toMatch(/^why +network: ioctl fails with EPERM \(request is TUNSETIFF, /m);
+    const sti = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0x5412']);
+    expect(sti.stdout).toMatch(/^why +default: ioctl fails with EPERM \(request is TIOCSTI, /m);
+    const kvm = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0xae80']);
+    expect(kvm.stdout).toMatch(/^verdict +ALLOW$/m);
+    expect(kvm.stdout).toMatch(
+      /^why +default: allowed because request .* is none of TIOCSTI, .*; network: allowed because request .* is none of TUNSETIFF/m,
+    );
   });
 
   test('foreign ABIs and x32 numbers get the kill-class action, and the why says which', async () => {

@@ -185,10 +185,10 @@ describe('doctor on this host', () => {
     const qemu = fakeQemu();
     const r = await run(['doctor', '--json'], { env: { QEMU_SANDBOXED_BINARY: qemu } });
     const d = json(r) as {
-      host: { landlock: string };
       qemu: unknown;
       problems: string[];
       preflight: unknown;
+      host: { landlock: string };
     };
     expect(schemaErrors(d, doctorSchema)).toEqual([]);
     expect(d.qemu).toEqual({

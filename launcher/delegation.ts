@@ -55,8 +55,11 @@ export function planDelegation(
   if (!policy.enable || policy.resourceControl !== 'deny' || !hasThreadContext(qemuArgs)) {
     return { filterPolicy: policy, extraArgs: [] };
   }
+  // The dry run denies nothing, so the thread contexts' affinity calls pass
+  // (logged) and nothing is delegated: QEMU's own sandbox would enforce.
+  if (policy.action === 'log') return { filterPolicy: policy, extraArgs: [] };
   if (policy.action !== 'kill') {
-    // QEMU's own sandbox kills; it cannot honour action=trap|errno|log.
+    // QEMU's own sandbox kills; it cannot honour action=trap|errno.
     throw new LaunchError(
       `preflight refused: '-object thread-context' with resourcecontrol=deny and action=${policy.action}: ` +
         'QEMU must apply resourcecontrol itself after creating its thread contexts, and its sandbox only kills; ' +

@@ -55,6 +55,17 @@ export interface LaunchRecord {
   readonly policySources: Readonly<Record<string, string>>;
   /** Set when the site minimum raised the policy: why, what was asked, and each key raised. */
   readonly tightened: TighteningRecord | null;
+  /**
+   * The dry run (action=log): every rule logs (SECCOMP_RET_LOG) instead of
+   * denying. `qemu-sandbox audit --suggest` counts only dry-run launches as evidence.
+   */
+  readonly dryRun: boolean;
+  /**
+   * The launcher's own executable (Node, real path): the kernel records the
+   * launcher's own exec of QEMU, made under the filter, with this exe; the
+   * advisor leaves those records out.
+   */
+  readonly launcherExe: string;
 }
 
 export interface TighteningRecord {
@@ -102,6 +113,7 @@ export function parseLevel(s: string | undefined): LogLevel {
 /** The short line for a terminal. */
 export function humanLine(r: LaunchRecord): string {
   const parts = [`qemu-sandboxed: ${r.policy}`];
+  if (r.dryRun) parts.push('(dry run: nothing denied, logged)');
   if (r.vm) parts.push(`vm=${r.vm}`);
   if (r.tightened)
     parts.push(

@@ -195,7 +195,9 @@ function run(log: { current?: LauncherLog }): void {
   // by path. Close-on-exec: QEMU never sees it. An execute-only binary
   // cannot be opened (EACCES): it cannot be a script either (an interpreter
   // must read it), so it is exec'd by path.
-  const gated = policy.enable && policy.spawn === 'deny';
+  // The dry run (action=log) logs execve instead of gating it.
+  const dryRun = policy.enable && policy.action === 'log';
+  const gated = policy.enable && policy.spawn === 'deny' && !dryRun;
   let binaryFd: number | undefined;
   if (gated) {
     try {
@@ -255,9 +257,12 @@ function run(log: { current?: LauncherLog }): void {
     ...fileRefusals,
   ];
   if (findings.length > 0) {
-    const lines = preflightReport(findings, policy.preflight);
+    // The dry run denies nothing: what preflight foresees is only a warning
+    // (a files=deny refusal cannot occur: the dry run refuses files=deny).
+    const mode = dryRun ? 'warn' : policy.preflight;
+    const lines = preflightReport(findings, mode, dryRun);
     for (const l of lines) stderrLine(l);
-    if (policy.preflight === 'enforce') {
+    if (mode === 'enforce') {
       log.current.error('preflight refused', { findings });
       exit(EXIT.usage);
     }
@@ -372,6 +377,8 @@ function run(log: { current?: LauncherLog }): void {
     landlock: landlockRecord(landlock),
     elapsedMs: ms(),
     marks,
+    dryRun,
+    launcherExe: process.execPath,
   });
 
   // Signal dispositions and this thread's mask as the caller had them. Last,

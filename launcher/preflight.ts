@@ -620,6 +620,7 @@ function shorten(s: string): string {
 export function preflightReport(
   findings: readonly PreflightFinding[],
   mode: 'enforce' | 'warn',
+  dryRun = false,
 ): string[] {
   if (findings.length === 0) return [];
   const lead = mode === 'enforce' ? 'refused' : 'warning';
@@ -631,6 +632,10 @@ export function preflightReport(
     lines.push(
       `qemu-sandboxed: not starting QEMU (${findings.length} preflight refusal${findings.length === 1 ? '' : 's'}); ` +
         'with preflight=warn in -sandbox QEMU starts, and these features fail at run time instead',
+    );
+  } else if (dryRun) {
+    lines.push(
+      'qemu-sandboxed: starting (action=log, the dry run): these calls will be logged, not denied',
     );
   } else {
     lines.push(

@@ -152,7 +152,7 @@ export function actionWords(a: ResolvedAction): string {
 /**
  * What the arch check does to every call of a foreign ABI (and to x32
  * numbers on x86_64): the policy's kill-class action, which is not always a
- * kill (action=log lets them through, logged).
+ * kill (action=log, the dry run, lets them through, logged).
  */
 export function killClassWords(action: SandboxPolicy['action']): string {
   switch (action) {
@@ -163,7 +163,7 @@ export function killClassWords(action: SandboxPolicy['action']): string {
     case 'errno':
       return 'refused with EPERM';
     case 'log':
-      return 'logged and allowed (action=log)';
+      return 'logged and allowed (action=log, the dry run)';
   }
 }
 

@@ -57,9 +57,17 @@ function sameCondition(a: ArgCondition, b: ArgCondition): boolean {
  * one decides exactly the calls it would).
  */
 export function planFor(nr: number, rules: readonly ActiveRule[]): Plan {
+  // Ordered by what each rule does when enforced: under the dry run every
+  // value is LOG, and the rules must still be checked in enforcement's order
+  // so that exactly the calls enforcement denies are logged.
   const checked = rules
-    .map((r, i) => ({ rule: r, value: actionValue(r.action), i }))
-    .sort((a, b) => precedenceRank(a.value) - precedenceRank(b.value) || a.i - b.i);
+    .map((r, i) => ({
+      rule: r,
+      value: actionValue(r.action),
+      rank: precedenceRank(actionValue(r.enforced ?? r.action)),
+      i,
+    }))
+    .sort((a, b) => a.rank - b.rank || a.i - b.i);
   const kept: (CheckedRule & { rule: ActiveRule })[] = [];
   for (const c of checked) {
     const shadow = kept.find(

@@ -93,6 +93,7 @@ export {
   enabledGroups,
   getGroup,
   groupOf,
+  isDryRun,
   killClassAction,
   loadGroups,
   packageRoot,

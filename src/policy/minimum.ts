@@ -29,6 +29,7 @@ import {
   SandboxOptionError,
   buildPolicy,
   checkConfigString,
+  checkDryRunFiles,
   isTrueWord,
   policyValue,
   type PolicySource,
@@ -127,6 +128,8 @@ export function applyMinimum(
     setBy.set(key, floor);
   }
   if (Object.keys(raised).length > 0) policy = Object.freeze({ ...policy, ...raised });
+  // A files=deny floor under a dry run: refused, as buildPolicy refuses it.
+  checkDryRunFiles(policy, setBy);
   const sources = new Map<SandboxKey, string>(
     [...setBy].map(([k, s]) => [k, `${s.origin} ${s.value}`]),
   );

@@ -165,6 +165,17 @@ export function killClassAction(policy: SandboxPolicy, abi: Abi): ResolvedAction
   }
 }
 
+/**
+ * Whether `policy` is the dry run: action=log turns every rule of the filter
+ * (errno rules and the exec gate included) into SECCOMP_RET_LOG. The old
+ * meaning, where only the kill-class rules logged and errno rules still
+ * refused, had no use of its own: action=errno already keeps QEMU running
+ * past a kill-class call, and a half dry run still makes a fork fail.
+ */
+export function isDryRun(policy: SandboxPolicy): boolean {
+  return policy.enable && policy.action === 'log';
+}
+
 function resolveAction(rule: GroupRule, policy: SandboxPolicy, abi: Abi): ResolvedAction {
   const a = rule.action;
   if (a === 'kill') return killClassAction(policy, abi);
@@ -198,9 +209,14 @@ export function resolveCondition(c: RuleCondition, abi: Abi): ArgCondition {
  * The rules `policy` puts in force on `abi`, group by group in GROUP_NAMES
  * order and file order within a group. Syscalls the ABI lacks are skipped
  * (umount on x86_64, fork on aarch64). A disabled policy has no rules.
+ * Under the dry run every rule's action is log (see isDryRun).
  */
 export function activeRules(policy: SandboxPolicy, abi: Abi, dir?: string): ActiveRule[] {
   const enabled = new Set(enabledGroups(policy));
+  const dryRun = isDryRun(policy);
+  // Under the dry run each rule is resolved as enforcement would (kill-class
+  // as kill) and then logged instead.
+  const enforcing: SandboxPolicy = dryRun ? { ...policy, action: 'kill' } : policy;
   const out: ActiveRule[] = [];
   for (const g of loadGroups(dir)) {
     if (!enabled.has(g.name)) continue;
@@ -212,7 +228,9 @@ export function activeRules(policy: SandboxPolicy, abi: Abi, dir?: string): Acti
         syscall: rule.syscall,
         nr,
         reason: rule.reason,
-        action: resolveAction(rule, policy, abi),
+        ...(dryRun
+          ? { action: { type: 'log' }, enforced: resolveAction(rule, enforcing, abi) }
+          : { action: resolveAction(rule, policy, abi) }),
         ...(rule.unless ? { unless: resolveCondition(rule.unless, abi) } : {}),
       });
     }

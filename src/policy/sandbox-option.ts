@@ -392,7 +392,7 @@ export function buildPolicy(
   if (enableWord === undefined || !TRUE_WORDS.includes(enableWord)) return DISABLED_POLICY;
   checkValues(options, setBy);
   const get = <T extends string>(key: SandboxKey, dflt: T): T => (options.get(key) as T) ?? dflt;
-  return Object.freeze({
+  const policy: SandboxPolicy = Object.freeze({
     enable: true,
     obsolete: get('obsolete', DEFAULT_POLICY.obsolete),
     elevatePrivileges: get('elevateprivileges', DEFAULT_POLICY.elevatePrivileges),
@@ -403,6 +403,33 @@ export function buildPolicy(
     preflight: get('preflight', DEFAULT_POLICY.preflight),
     files: get('files', DEFAULT_POLICY.files),
   });
+  checkDryRunFiles(policy, setBy);
+  return policy;
+}
+
+/**
+ * DESIGN DECISION: the dry run (action=log) and files=deny do not combine.
+ * The dry run promises that nothing is denied, and Landlock has no log-only
+ * mode: its ruleset either refuses or is not there. Running the ruleset would
+ * break that promise, dropping it silently would run a files=deny launch
+ * unconfined; so the policy is refused, naming both sources (fail closed).
+ * Dry-run with files=allow; enforce files=deny once the dry run is over.
+ */
+export function checkDryRunFiles(
+  policy: SandboxPolicy,
+  setBy: ReadonlyMap<SandboxKey, PolicySource>,
+): void {
+  if (!policy.enable || policy.action !== 'log' || policy.files !== 'deny') return;
+  const where = (k: SandboxKey): string => {
+    const s = setBy.get(k);
+    return s === undefined ? 'built-in default' : `${s.origin} ${s.value}`;
+  };
+  throw new SandboxOptionError(
+    `action=log (the dry run: nothing is denied) cannot be combined with files=deny ` +
+      `(Landlock has no log-only mode): action=log from ${where('action')}, files=deny from ${where('files')}; ` +
+      'use files=allow for the dry run',
+    { origin: 'the policy' },
+  );
 }
 
 /** parse_sandbox()'s checks of the string keys, in its order, whatever `enable` says. */

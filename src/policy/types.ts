@@ -14,7 +14,12 @@ export interface SandboxPolicy {
   readonly resourceControl: 'allow' | 'deny';
   /** Extension: deny IP/packet sockets and io_uring. */
   readonly network: 'allow' | 'deny';
-  /** Extension: what kill-class rules (and foreign ABIs) do. */
+  /**
+   * Extension: what kill-class rules (and foreign ABIs) do. `log` is the dry
+   * run: EVERY rule (kill-class, errno, the exec gate) and the foreign ABIs
+   * return SECCOMP_RET_LOG, so nothing is denied and everything that would
+   * have been is recorded by the kernel (see isDryRun).
+   */
   readonly action: 'kill' | 'trap' | 'errno' | 'log';
   /** Extension: whether preflight refusals stop the launch or only warn. */
   readonly preflight: 'enforce' | 'warn';
@@ -77,6 +82,12 @@ export interface ActiveRule {
   readonly nr: number;
   readonly reason: string;
   readonly action: ResolvedAction;
+  /**
+   * Under the dry run (action=log), what the rule would do when enforced
+   * (with kill-class rules as kill): it orders the rules of one syscall the
+   * way enforcement does, and tells the CLI what the logged call escaped.
+   */
+  readonly enforced?: ResolvedAction;
   /** When present, the action applies only when this condition is FALSE. */
   readonly unless?: ArgCondition;
 }

@@ -330,6 +330,8 @@ export function referenceVerdict(
     const v = f(data);
     if (v !== undefined) verdict = strictest(verdict, v);
   }
+  // The dry run: whatever would have been denied (errno, the exec gate) is logged.
+  if (policy.action === 'log' && verdict !== RET.ALLOW) return RET.LOG;
   return verdict;
 }
 

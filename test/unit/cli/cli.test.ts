@@ -233,7 +233,7 @@ describe('explain', () => {
     expect(i386.stdout).toMatch(/Every i386 call is killed \(SIGSYS\) on a x86_64 host/);
     // The arch check takes the policy's kill-class action, which action=log makes a log.
     const i386log = await run(['explain', 'on,action=log', '--arch', 'i386']);
-    expect(i386log.stdout).toMatch(/Every i386 call is logged and allowed \(action=log\) on/);
+    expect(i386log.stdout).toMatch(/Every i386 call is logged and allowed \(action=log, the dry run\) on/);
   });
 
   test('--json shape', async () => {
@@ -567,7 +567,7 @@ describe('simulate', () => {
     const x32 = await run(['simulate', 'on,action=log', '0x40000000']);
     expect(x32.stdout).toMatch(/^verdict +LOG$/m);
     expect(x32.stdout).toMatch(
-      /^why +an x32 number \(x32 read\): logged and allowed \(action=log\), QEMU never uses/m,
+      /^why +an x32 number \(x32 read\): logged and allowed \(action=log, the dry run\), QEMU never uses/m,
     );
     const i386 = await run(['simulate', 'on,action=errno', 'read', '--arch', 'i386']);
     expect(i386.stdout).toMatch(/^verdict +ERRNO\(1\) EPERM$/m);

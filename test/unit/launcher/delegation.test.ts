@@ -46,6 +46,9 @@ test('nothing delegated otherwise (and the probe is not run)', () => {
     planDelegation({ ...libvirt, resourceControl: 'allow' }, tc, never, '/q').extraArgs,
   ).toEqual([]);
   expect(planDelegation({ ...libvirt, enable: false }, tc, never, '/q').extraArgs).toEqual([]);
+  // The dry run denies nothing: our filter logs the affinity calls, QEMU's own sandbox is not asked.
+  const dry = planDelegation({ ...libvirt, action: 'log' }, tc, never, '/q');
+  expect(dry).toEqual({ filterPolicy: { ...libvirt, action: 'log' }, extraArgs: [] });
 });
 
 test('refused with the fix: QEMU without -sandbox, or an action QEMU cannot honour', () => {
@@ -54,7 +57,7 @@ test('refused with the fix: QEMU without -sandbox, or an action QEMU cannot hono
   );
   const e = (() => {
     try {
-      planDelegation({ ...libvirt, action: 'log' }, tc, () => true, '/q');
+      planDelegation({ ...libvirt, action: 'errno' }, tc, () => true, '/q');
     } catch (x) {
       return x;
     }
@@ -62,7 +65,7 @@ test('refused with the fix: QEMU without -sandbox, or an action QEMU cannot hono
   expect(e).toBeInstanceOf(LaunchError);
   expect((e as LaunchError).exitCode).toBe(1);
   expect((e as LaunchError).message).toMatch(
-    /action=log.*fix: use action=kill, or resourcecontrol=allow/,
+    /action=errno.*fix: use action=kill, or resourcecontrol=allow/,
   );
 });
 

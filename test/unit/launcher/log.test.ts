@@ -20,6 +20,8 @@ const record: LaunchRecord = {
   vm: null,
   policySources: { enable: '-sandbox', spawn: '-sandbox', action: 'built-in default' },
   tightened: null,
+  dryRun: false,
+  launcherExe: '/usr/bin/node',
 };
 
 test('the terminal line is short and has the essentials', () => {

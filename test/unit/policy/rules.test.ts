@@ -13,6 +13,7 @@ import {
   enabledGroups,
   defaultFiltersDir,
   groupOf,
+  isDryRun,
   killClassAction,
   loadGroups,
   packageRoot,
@@ -134,7 +135,6 @@ describe('activeRules', () => {
     ['kill', { type: 'kill-process' }],
     ['trap', { type: 'trap' }],
     ['errno', { type: 'errno', errno: 1, errnoName: 'EPERM' }],
-    ['log', { type: 'log' }],
   ])('action=%s maps kill-class rules to %j and leaves the others alone', (action, expected) => {
     const rules = activeRules({ ...FULL, action }, x86);
     expect(rule(rules, 'reboot').action).toEqual(expected);
@@ -143,6 +143,23 @@ describe('activeRules', () => {
     expect(rule(rules, 'fork').action).toEqual({ type: 'errno', errno: 1, errnoName: 'EPERM' });
     expect(rule(rules, 'execve').action).toEqual({ type: 'notify' });
     expect(rule(rules, 'fsopen').action).toEqual({ type: 'errno', errno: 38, errnoName: 'ENOSYS' });
+  });
+
+  test('action=log, the dry run: every rule logs, and remembers what enforcement would do', () => {
+    const rules = activeRules({ ...FULL, action: 'log' }, x86);
+    const enforced = activeRules({ ...FULL, action: 'kill' }, x86);
+    expect(rules.map((r) => r.syscall)).toEqual(enforced.map((r) => r.syscall));
+    for (const [i, r] of rules.entries()) {
+      expect(r.action).toEqual({ type: 'log' });
+      expect(r.enforced).toEqual(enforced[i].action);
+      expect(r.unless).toEqual(enforced[i].unless);
+    }
+    expect(rule(rules, 'reboot').enforced).toEqual({ type: 'kill-process' });
+    expect(rule(rules, 'fork').enforced).toEqual({ type: 'errno', errno: 1, errnoName: 'EPERM' });
+    expect(rule(rules, 'execve').enforced).toEqual({ type: 'notify' });
+    expect(isDryRun({ ...FULL, action: 'log' })).toBe(true);
+    expect(isDryRun({ ...FULL, action: 'log', enable: false })).toBe(false);
+    expect(isDryRun({ ...FULL, action: 'errno' })).toBe(false);
   });
 
   test('killClassAction resolves EPERM per ABI', () => {

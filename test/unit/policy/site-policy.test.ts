@@ -264,3 +264,33 @@ describe("the VM's name, as QEMU reads -name", () => {
     expect(vmNameOf(args)).toBe(name);
   });
 });
+
+describe('the dry run (action=log) and files=deny: refused, Landlock has no log-only mode', () => {
+  test('both from one string, or from two sources, each named', () => {
+    expect(() => launch({}, ['on,action=log,files=deny'])).toThrow(
+      /action=log \(the dry run: nothing is denied\) cannot be combined with files=deny/,
+    );
+    const both = (() => {
+      try {
+        launch({ sandbox: 'on,action=log', vms: { web1: 'files=deny' } }, [], 'web1');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(both).toBeInstanceOf(SandboxOptionError);
+    expect((both as Error).message).toContain(`action=log from sandbox in ${PATH} on,action=log`);
+    expect((both as Error).message).toContain(`files=deny from vms.web1 in ${PATH} files=deny`);
+  });
+
+  test('a files=deny minimum under a dry-run site default is refused too (not silently enforced)', () => {
+    expect(() => launch({ sandbox: 'on,action=log', minimum: 'on,files=deny' })).toThrow(
+      /files=deny from minimum in .*use files=allow for the dry run/,
+    );
+  });
+
+  test('each alone is fine, and so is the dry run with -sandbox off', () => {
+    expect(launch({}, ['on,action=log']).policy.action).toBe('log');
+    expect(launch({}, ['on,files=deny']).policy.files).toBe('deny');
+    expect(launch({}, ['off,action=log,files=deny']).policy.enable).toBe(false);
+  });
+});

@@ -17,7 +17,7 @@ import {
   isInternalError,
   oneLine,
 } from './errors';
-import { STDIN_ARG, runAudit } from './commands/audit';
+import { AUDIT_FORMATS, STDIN_ARG, runAudit, type AuditFormat } from './commands/audit';
 import { runCompile, COMPILE_FORMATS, type CompileFormat } from './commands/compile';
 import { runDoctor } from './commands/doctor';
 import { runExplain } from './commands/explain';
@@ -218,12 +218,50 @@ function build(
               default: false,
               describe: 'Machine-readable output',
             })
+            .option('suggest', {
+              type: 'boolean',
+              default: false,
+              describe:
+                'per VM, the strictest policy it would have run under without one denial (records of dry-run launches, action=log; needs --launches)',
+            })
+            .option('launches', {
+              type: 'string',
+              array: true,
+              describe:
+                "files with the launcher's launch records (QEMU_SANDBOXED_LOG, libvirt's domain logs): which pid was which VM, with which policy",
+            })
+            .option('format', {
+              choices: AUDIT_FORMATS,
+              default: 'table' as AuditFormat,
+              describe: 'table, or prometheus: counters by VM, group, syscall and action',
+            })
+            .option('output', {
+              type: 'string',
+              describe: 'with --format prometheus: write FILE atomically (temp file + rename)',
+            })
             .example('$0 audit --since 1h', 'what the kernel logged in the last hour')
+            .example(
+              '$0 audit /var/log/audit/audit.log --since 7d --suggest --launches /var/log/libvirt/qemu/*.log',
+              'per VM, the strictest policy the dry run allows',
+            )
+            .example(
+              '$0 audit --launches /var/log/qemu-sandboxed.log --format prometheus --output /var/lib/prometheus/node-exporter/qemu-sandbox.prom',
+              'counters for the textfile collector',
+            )
             .example('journalctl -k | $0 audit -', 'records from the journal')
             .example('$0 audit /var/log/audit/audit.log --json', 'auditd log'),
         (a) =>
           setJob(() =>
-            runAudit(ctx, { file: a.file, since: a.since, policy: a.policy, json: a.json }),
+            runAudit(ctx, {
+              file: a.file,
+              since: a.since,
+              policy: a.policy,
+              json: a.json,
+              suggest: a.suggest,
+              format: a.format,
+              launches: a.launches,
+              output: a.output,
+            }),
           ),
       )
       .command(

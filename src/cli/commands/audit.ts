@@ -2,7 +2,9 @@
  * `audit [FILE|-] [--since TIME]`: "why did my VM die?" Each kernel seccomp
  * record becomes: when, which process, which ABI and syscall, what the filter
  * did, which of our groups denies that call, and the -sandbox change that
- * would allow it.
+ * would allow it. With --suggest (and the launch records), per VM the
+ * strictest policy it would have run under without one denial (../suggest.ts);
+ * with --format prometheus, the records as counters (../prometheus.ts).
  */
 import {
   ABI_NAMES,
@@ -19,7 +21,10 @@ import { describeCode, parseSeccompRecords, type SeccompRecord } from '../audit-
 import { readInputFile, readKernelLog } from '../audit-source';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
-import { InputError } from '../errors';
+import { InputError, UsageError } from '../errors';
+import { LaunchIndex, parseLaunchRecords, vmLabel, type LaunchSeen } from '../launch-records';
+import { prometheusText, writeFileAtomic, type RecordSample } from '../prometheus';
+import { suggestPolicies, type ObservedCall, type SuggestResult } from '../suggest';
 import { readPolicy, type PolicyArg } from '../policy-input';
 import { parseSince } from '../since';
 
@@ -31,7 +36,18 @@ export interface AuditOptions {
   readonly since?: string;
   readonly policy?: string;
   readonly json: boolean;
+  /** The policy advisor: per VM, the strictest policy without one denial (needs launches). */
+  readonly suggest?: boolean;
+  /** table (default) or prometheus (the counters, for node_exporter's textfile collector). */
+  readonly format?: AuditFormat;
+  /** Files holding launch records (QEMU_SANDBOXED_LOG, libvirt's domain logs): pid -> VM. */
+  readonly launches?: readonly string[];
+  /** With --format prometheus: write here atomically instead of stdout. */
+  readonly output?: string;
 }
+
+export const AUDIT_FORMATS = ['table', 'prometheus'] as const;
+export type AuditFormat = (typeof AUDIT_FORMATS)[number];
 
 export interface AuditEntry {
   readonly time: string | null;
@@ -174,7 +190,15 @@ async function readInput(
   return readKernelLog();
 }
 
-export async function audit(ctx: CliContext, opts: AuditOptions): Promise<AuditJson> {
+interface ReadRecords {
+  readonly source: string;
+  readonly text: string;
+  readonly sinceMs: number | undefined;
+  readonly policy: PolicyArg;
+  readonly records: readonly SeccompRecord[];
+}
+
+async function readRecords(ctx: CliContext, opts: AuditOptions): Promise<ReadRecords> {
   const sinceMs = opts.since !== undefined ? parseSince(opts.since, ctx.now()) : undefined;
   const policy = readPolicy(opts.policy ?? '', ctx.env);
   const input = await readInput(ctx, opts.file);
@@ -182,17 +206,191 @@ export async function audit(ctx: CliContext, opts: AuditOptions): Promise<AuditJ
     // A record without a time cannot be placed: keep it only without --since.
     (r) => sinceMs === undefined || (r.timeMs !== undefined && r.timeMs >= sinceMs),
   );
+  return { source: input.source, text: input.text, sinceMs, policy, records };
+}
+
+export async function audit(ctx: CliContext, opts: AuditOptions): Promise<AuditJson> {
+  const r = await readRecords(ctx, opts);
   return {
-    source: input.source,
-    policy: policy.canonical,
-    since: sinceMs !== undefined ? new Date(sinceMs).toISOString() : null,
-    records: records.map((r) => explainRecord(r, policy)),
+    source: r.source,
+    policy: r.policy.canonical,
+    since: r.sinceMs !== undefined ? new Date(r.sinceMs).toISOString() : null,
+    records: r.records.map((rec) => explainRecord(rec, r.policy)),
   };
+}
+
+/** Every launch record in the --launches files. */
+function readLaunches(files: readonly string[]): LaunchSeen[] {
+  return files.flatMap((f) => parseLaunchRecords(readInputFile(f), f));
+}
+
+/**
+ * Signs in the input that the kernel dropped records (without auditd its
+ * printk rate limit does, and auditd's backlog can overflow): the advisor
+ * then may see too few calls and suggest too strict a policy.
+ */
+export function lostRecordWarnings(text: string): string[] {
+  const out: string[] = [];
+  const suppressed = text
+    .split('\n')
+    .filter((l) => /kauditd_printk_skb: \d+ callbacks suppressed/.test(l));
+  if (suppressed.length > 0) {
+    out.push(
+      `the kernel log dropped audit records (${suppressed.length} "kauditd_printk_skb: N callbacks suppressed" line(s)): ` +
+        'calls may be missing, so a suggested deny may be too strict; collect with auditd (/var/log/audit/audit.log) instead',
+    );
+  }
+  if (/audit: (backlog limit exceeded|audit_lost=\d+)/.test(text)) {
+    out.push('the audit backlog overflowed (records lost): a suggested deny may be too strict');
+  }
+  return out;
+}
+
+export interface SuggestJson extends SuggestResult {
+  readonly source: string;
+  readonly since: string | null;
+  readonly launchFiles: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+/** `audit --suggest`: the records, matched to launches, through the advisor. */
+export async function auditSuggest(ctx: CliContext, opts: AuditOptions): Promise<SuggestJson> {
+  const files = opts.launches ?? [];
+  if (files.length === 0) {
+    throw new InputError(
+      '--suggest needs the launch records, to know which VM each pid was and its policy: ' +
+        "--launches FILE (QEMU_SANDBOXED_LOG's file, or libvirt's /var/log/libvirt/qemu/*.log)",
+    );
+  }
+  const r = await readRecords(ctx, opts);
+  const all = readLaunches(files);
+  const index = new LaunchIndex(all);
+  const calls: ObservedCall[] = r.records.map((rec) => {
+    const e = explainRecord(rec, r.policy);
+    return {
+      abi: e.abi,
+      syscall: e.syscall.name,
+      nr: e.syscall.nr,
+      action: e.action,
+      attribution: index.attribute(rec),
+    };
+  });
+  // Launches of the period (a clean dry run has no records but counts), and
+  // any earlier launch still making records in it.
+  const launches = all.filter((l) => r.sinceMs === undefined || l.timeMs >= r.sinceMs);
+  const result = suggestPolicies(calls, launches);
+  const warnings = lostRecordWarnings(r.text);
+  if (all.length === 0) warnings.push(`no launch record in ${files.join(', ')}`);
+  return {
+    source: r.source,
+    since: r.sinceMs !== undefined ? new Date(r.sinceMs).toISOString() : null,
+    launchFiles: files,
+    warnings,
+    ...result,
+  };
+}
+
+/** `audit --format prometheus`: one sample per record, by VM (when launches are given), group, syscall, action. */
+export async function auditMetrics(ctx: CliContext, opts: AuditOptions): Promise<string> {
+  const r = await readRecords(ctx, opts);
+  const index = new LaunchIndex(readLaunches(opts.launches ?? []));
+  const samples: RecordSample[] = [];
+  for (const rec of r.records) {
+    const a = index.attribute(rec);
+    // The launcher's own exec of QEMU is no call of QEMU's.
+    if (a.kind === 'launcher') continue;
+    const e = explainRecord(rec, r.policy);
+    samples.push({
+      vm: a.kind === 'vm' ? vmLabel(a.launch) : '',
+      group: e.group ?? '',
+      syscall: e.syscall.name ?? (e.syscall.nr !== null ? `#${e.syscall.nr}` : ''),
+      action: e.action,
+    });
+  }
+  return prometheusText(samples);
+}
+
+function writeSuggest(ctx: CliContext, s: SuggestJson): void {
+  const out: string[] = [];
+  for (const w of s.warnings) out.push(`warning: ${w}`);
+  if (s.vms.length === 0)
+    out.push(`no launches in ${s.launchFiles.join(', ')}${s.since ? ` since ${s.since}` : ''}`);
+  const entries: Record<string, string> = {};
+  for (const vm of s.vms) {
+    out.push(
+      `VM ${vm.vm}: ${vm.launches} launch${vm.launches === 1 ? '' : 'es'} (${vm.dryRunLaunches} dry run), ${vm.records} record${vm.records === 1 ? '' : 's'}`,
+    );
+    out.push(`  suggested: ${vm.policy ?? '(none: no dry-run launch)'}`);
+    if (vm.policy !== null && vm.named) entries[vm.vm] = vm.policy;
+    const rows = [['KEY', 'VALUE', 'BECAUSE']];
+    for (const st of vm.settings) {
+      const because =
+        st.basis === 'recorded'
+          ? st.evidence.map((c) => `${c.syscall} x${c.count}`).join(', ')
+          : st.basis === 'clean'
+            ? `no call in ${vm.dryRunLaunches} dry-run launch${vm.dryRunLaunches === 1 ? '' : 'es'}`
+            : 'not in force in every dry run: no evidence';
+      rows.push([st.key, st.value, because]);
+    }
+    out.push(table(rows, '  ').trimEnd());
+    if (vm.alwaysDenied.length > 0) {
+      out.push(
+        `  denied by every policy (default group): ${vm.alwaysDenied.map((c) => `${c.syscall} x${c.count}`).join(', ')}`,
+      );
+    }
+    if (vm.foreignAbi > 0)
+      out.push(`  calls of another ABI (denied by every policy): ${vm.foreignAbi}`);
+    if (vm.otherFilter.length > 0) {
+      out.push(
+        `  not ours (another filter): ${vm.otherFilter.map((c) => `${c.syscall} x${c.count}`).join(', ')}`,
+      );
+    }
+    for (const n of vm.notes) out.push(`  note: ${n}`);
+  }
+  if (s.fleet.policy !== null) out.push(`fleet (every recorded VM at once): ${s.fleet.policy}`);
+  if (s.unattributed.length > 0) {
+    out.push(
+      `records of processes no launch names (children of VMs, other programs): ${s.unattributed.map((c) => `${c.syscall} x${c.count}`).join(', ')}`,
+    );
+  }
+  if (Object.keys(entries).length > 0) {
+    out.push('for the site config:');
+    out.push(JSON.stringify({ vms: entries }, null, 2));
+  }
+  ctx.stdout.write(`${out.join('\n')}\n`);
 }
 
 export async function runAudit(ctx: CliContext, opts: AuditOptions): Promise<void> {
   if (opts.policy === '')
     throw new InputError('--policy is empty: give a -sandbox string such as on,spawn=deny');
+  const format = opts.format ?? 'table';
+  if (opts.output !== undefined && format !== 'prometheus') {
+    throw new UsageError(
+      '--output is for --format prometheus (the textfile collector reads a file)',
+    );
+  }
+  if (format === 'prometheus') {
+    if (opts.json || opts.suggest) {
+      throw new UsageError('--format prometheus writes counters: not with --json or --suggest');
+    }
+    const text = await auditMetrics(ctx, opts);
+    if (opts.output === undefined) ctx.stdout.write(text);
+    else {
+      try {
+        writeFileAtomic(opts.output, text);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        throw new InputError(`cannot write ${opts.output}: ${err.code ?? err.message}`);
+      }
+    }
+    return;
+  }
+  if (opts.suggest) {
+    const s = await auditSuggest(ctx, opts);
+    if (opts.json) ctx.stdout.write(toJson(s));
+    else writeSuggest(ctx, s);
+    return;
+  }
   const a = await audit(ctx, opts);
   if (opts.json) {
     ctx.stdout.write(toJson(a));

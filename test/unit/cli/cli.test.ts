@@ -233,7 +233,9 @@ describe('explain', () => {
     expect(i386.stdout).toMatch(/Every i386 call is killed \(SIGSYS\) on a x86_64 host/);
     // The arch check takes the policy's kill-class action, which action=log makes a log.
     const i386log = await run(['explain', 'on,action=log', '--arch', 'i386']);
-    expect(i386log.stdout).toMatch(/Every i386 call is logged and allowed \(action=log, the dry run\) on/);
+    expect(i386log.stdout).toMatch(
+      /Every i386 call is logged and allowed \(action=log, the dry run\) on/,
+    );
   });
 
   test('--json shape', async () => {

@@ -37,15 +37,15 @@ import {
   resolveBinary,
   scriptInterpreterOf,
   type ResolvedBinary,
-} from './binary';
+} from '../src/launch/binary';
 import { environmentMap, qemuEnvironment } from './env';
-import { EXIT, LaunchError, type ExitCode } from './errors';
-import { checkKernelSupport } from './kernel';
-import { landlockRecord, planLandlock, type LandlockPlan } from '../src/policy/landlock-plan';
+import { EXIT, LaunchError, type ExitCode } from '../src/launch/errors';
+import { checkKernelSupport } from '../src/launch/kernel';
+import { landlockRecord, planLandlock, type LandlockPlan } from '../src/launch/landlock-plan';
 import { createLog, type LauncherLog } from './log';
-import { planNoNewPrivs } from './no-new-privs';
-import { filesFindings, preflight, preflightReport, type PreflightFinding } from './preflight';
-import { cacheDir, planDelegation, qemuSupportsSandbox } from './delegation';
+import { planNoNewPrivs } from '../src/launch/no-new-privs';
+import { filesFindings, preflight, preflightReport, type PreflightFinding } from '../src/launch/preflight';
+import { cacheDir, planDelegation, qemuSupportsSandbox } from '../src/launch/delegation';
 import { restoreDescriptors, restoreLimits, restoreSignals } from './restore';
 import { cmdlineArgs, parseTrampolineArgs } from './state';
 
@@ -55,7 +55,7 @@ type Native = typeof import('../src/native');
 type Arch = typeof import('../src/arch');
 type Gate = typeof import('../src/native/gate');
 type Landlock = typeof import('../src/native/landlock');
-type Files = typeof import('./files');
+type Files = typeof import('../src/launch/files');
 
 /** How long the gate waits for our execve's notification. */
 const GATE_TIMEOUT_MS = 10_000;
@@ -209,16 +209,16 @@ function run(log: { current?: LauncherLog }): void {
         );
     }
   }
-  // files=deny: the Landlock path rules for this command line (launcher/files.ts),
+  // files=deny: the Landlock path rules for this command line (src/launch/files.ts),
   // decided now, with the refusals preflight reports.
   let fileRules: Parameters<typeof planLandlock>[2] = [];
   let fileRefusals: PreflightFinding[] = [];
   let filePreparation: () => void = () => undefined;
   if (policy.enable && policy.files === 'deny') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const files = require('./files') as Files;
+    const files = require('../src/launch/files') as Files;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { hostFileFacts } = require('./file-facts') as typeof import('./file-facts');
+    const { hostFileFacts } = require('../src/launch/file-facts') as typeof import('../src/launch/file-facts');
     let extras;
     try {
       extras = files.extraFiles(config, env);
@@ -238,7 +238,7 @@ function run(log: { current?: LauncherLog }): void {
     fileRefusals = filesFindings(plan.refusals);
     filePreparation = () => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require('./file-facts') as typeof import('./file-facts')).prepareFiles(plan.prepare);
+      (require('../src/launch/file-facts') as typeof import('../src/launch/file-facts')).prepareFiles(plan.prepare);
     };
   }
   const findings = [
@@ -291,7 +291,7 @@ function run(log: { current?: LauncherLog }): void {
     checkKernelSupport(filter.program);
   }
   const armGate = filter?.needsExecGate === true;
-  // The Landlock domain (src/policy/landlock-plan.ts): what the kernel offers decides.
+  // The Landlock domain (src/launch/landlock-plan.ts): what the kernel offers decides.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const landlockNative = (): Landlock => require('../src/native/landlock') as Landlock;
   const hostSyscalls = abiName === null ? undefined : (cached?.host ?? arch().getAbi(abiName));

@@ -17,14 +17,14 @@ import {
   vmNameOf,
 } from '../../policy';
 import type { LaunchPolicy, SiteConfig, Tightening } from '../../policy';
-import { filesFindings, preflight, type PreflightFinding } from '../../../launcher/preflight';
-import { accessWords, extraFiles, planFiles } from '../../../launcher/files';
-import { hostFileFacts } from '../../../launcher/file-facts';
-import { checkKernelSupport } from '../../../launcher/kernel';
-import { planNoNewPrivs } from '../../../launcher/no-new-privs';
+import { filesFindings, preflight, type PreflightFinding } from '../../launch/preflight';
+import { accessWords, extraFiles, planFiles } from '../../launch/files';
+import { hostFileFacts } from '../../launch/file-facts';
+import { checkKernelSupport } from '../../launch/kernel';
+import { planNoNewPrivs } from '../../launch/no-new-privs';
 import { compilePolicy } from '../../compiler';
 import { landlockNumbers, landlockSupport } from '../../native/landlock';
-import { FILES_ABI, landlockRecord, planLandlock } from '../../policy/landlock-plan';
+import { FILES_ABI, landlockRecord, planLandlock } from '../../launch/landlock-plan';
 import { resolveQemuBinary } from '../qemu-binary';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
@@ -183,7 +183,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   const support = probeHost(opts.procRoot, opts.release);
   const abiName = detectHostAbi();
   const host = getHostAbi(abiName);
-  // The launcher's own decision (src/policy/landlock-plan.ts) on this kernel.
+  // The launcher's own decision (src/launch/landlock-plan.ts) on this kernel.
   const landlockKernel = landlockSupport(landlockNumbers(host.native.syscalls));
   const landlock = landlockRecord(planLandlock({ enable: true }, landlockKernel));
   const landlockAbi: LandlockInfo = {
@@ -242,7 +242,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
         vm: vmNameOf(extracted.qemuArgs),
       });
       const policy = launch.policy;
-      // The launcher's own decision (launcher/no-new-privs.ts): set for elevateprivileges=deny|children and
+      // The launcher's own decision (src/launch/no-new-privs.ts): set for elevateprivileges=deny|children and
       // whenever the kernel requires it, and in effect too when our caller already set it.
       const noNewPrivs = planNoNewPrivs(
         policy,

@@ -70,7 +70,7 @@ export function hostFileFacts(): FileFacts {
 }
 
 /**
- * Carries out what the plan prepares (launcher/files.ts FilePreparation):
+ * Carries out what the plan prepares (src/launch/files.ts FilePreparation):
  * creates the files QEMU would create, empty and with QEMU's mode, so that a
  * rule can name them; removes the stale socket or symlink QEMU would remove
  * before creating its own. Throws with the path on failure.

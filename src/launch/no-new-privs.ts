@@ -9,8 +9,8 @@
  * may have set it already (systemd NoNewPrivileges=yes, a container runtime):
  * it survives execve and cannot be cleared, so it is in effect either way.
  */
-import { CAP_SYS_ADMIN, hasCapability } from '../src/native';
-import type { SandboxPolicy } from '../src/policy/types';
+import { CAP_SYS_ADMIN, hasCapability } from '../native';
+import type { SandboxPolicy } from '../policy/types';
 
 export interface NoNewPrivsPlan {
   /** The launcher calls prctl(PR_SET_NO_NEW_PRIVS) before loading the filter. */

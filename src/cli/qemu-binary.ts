@@ -1,9 +1,9 @@
 /**
  * Which QEMU the launcher would run. The rules belong to the launcher
- * (launcher/binary.ts); this adapter only calls them, so `doctor` can never
+ * (src/launch/binary.ts); this adapter only calls them, so `doctor` can never
  * disagree with what `qemu-sandboxed` does.
  */
-import { chooseBinary, resolveBinary } from '../../launcher/binary';
+import { chooseBinary, resolveBinary } from '../launch/binary';
 import type { SiteConfig } from '../policy';
 
 export interface FoundBinary {

@@ -337,7 +337,7 @@ describe('a domain with the launcher as <emulator>', () => {
     // or QEMU's own. A `-object thread-context` (libvirt adds one for some
     // memory setups) makes the launcher compile ours without resourcecontrol
     // and delegate that group to QEMU's -sandbox, which QEMU stacks on ours
-    // after creating its thread contexts (launcher/delegation.ts).
+    // after creating its thread contexts (src/launch/delegation.ts).
     // PTRACE_SECCOMP_GET_FILTER's index 0 is the oldest filter (seen on this
     // kernel: the launcher's, whose hash it logs, comes first).
     const threadContext = cmdline.some((a) => a.includes('thread-context'));

@@ -100,7 +100,18 @@ const CASES: readonly Case[] = [
     exit: 1,
   },
   {
-    name: 'thread-context with resourcecontrol=deny and action=log (QEMU only kills)',
+    name: 'thread-context with resourcecontrol=deny and action=errno (QEMU only kills)',
+    binary: '/bin/true',
+    args: [
+      '-sandbox',
+      'on,resourcecontrol=deny,action=errno',
+      '-object',
+      'thread-context,id=tc,cpu-affinity=0',
+    ],
+    exit: 1,
+  },
+  {
+    name: 'thread-context with resourcecontrol=deny under the dry run (nothing delegated, logged)',
     binary: '/bin/true',
     args: [
       '-sandbox',
@@ -108,7 +119,7 @@ const CASES: readonly Case[] = [
       '-object',
       'thread-context,id=tc,cpu-affinity=0',
     ],
-    exit: 1,
+    exit: 0,
   },
   {
     name: 'files=deny with nothing named',

@@ -46,6 +46,7 @@ import {
   type VirshResult,
 } from '../helpers/libvirtd';
 import { pidAlive } from '../../scripts/lib/pid';
+import { parsePolicy, policyToString } from '../../src/policy';
 
 jest.setTimeout(300_000);
 
@@ -76,11 +77,11 @@ function note(...lines: string[]): void {
 }
 
 /** The domain: TCG, the guest's kernel and initrd (plus the ACPI add-on), serial console into a file. */
-function domainXml(consoleLog: string): string {
+function domainXml(consoleLog: string, name = DOMAIN): string {
   const cmdline =
     'console=ttyS0 quiet loglevel=0 panic=-1 qs.mode=stay qs.check=cpu rdinit=/qs-acpi/init';
   return `<domain type='qemu'>
-  <name>${DOMAIN}</name>
+  <name>${name}</name>
   <memory unit='MiB'>128</memory>
   <vcpu>1</vcpu>
   <os>
@@ -167,12 +168,12 @@ function launchRecords(log: string): Array<Record<string, unknown>> {
 }
 
 /** Starts the domain and waits for the guest to be up (marker, then the ACPI add-on and QS-READY). */
-async function bootDomain(consoleLog: string): Promise<{ pid: number; ms: number }> {
+async function bootDomain(consoleLog: string, name = DOMAIN): Promise<{ pid: number; ms: number }> {
   const started = Date.now();
-  await virsh('start', DOMAIN);
-  const pid = need().recordedPid(DOMAIN);
+  await virsh('start', name);
+  const pid = need().recordedPid(name);
   if (pid === undefined)
-    throw new Error(`libvirt wrote no pid file for ${DOMAIN}:\n${need().logTail()}`);
+    throw new Error(`libvirt wrote no pid file for ${name}:\n${need().logTail()}`);
   await waitLine(consoleLog, /^QS-READY$/, BOOT_TIMEOUT_MS);
   return { pid, ms: Date.now() - started };
 }
@@ -421,6 +422,8 @@ describe('a domain with the launcher as <emulator>', () => {
     const policy = String(records[1].policy);
     note('# (launch record of this boot) policy:', policy);
     expect(policy).toMatch(/(^|,)action=log(,|$)/);
+    // The dry run: every rule logs, so spawn=deny arms no exec gate.
+    expect(records[1]).toMatchObject({ dryRun: true, execGate: false });
     expect(policy).toMatch(/(^|,)spawn=deny(,|$)/);
     expect(policy).toMatch(/(^|,)elevateprivileges=deny(,|$)/);
     await virsh('destroy', DOMAIN);
@@ -489,5 +492,63 @@ describe('a domain with the launcher as <emulator>', () => {
     expect(probe.stdout + probe.stderr).toMatch(/Permission denied/);
     await virsh('destroy', DOMAIN);
     expect(await waitState(/^shut off/, 30_000)).toBe('shut off (destroyed)');
+  });
+});
+
+describe('two domains with per-VM policies from the site config', () => {
+  const A = 'qs-fleet-a';
+  const B = 'qs-fleet-b';
+  // libvirt's string sets the four QEMU groups; a vms entry decides network and action.
+  const vms: Record<string, string> = { [A]: 'network=deny', [B]: 'action=log' };
+
+  test('each carries exactly its own filter, read back from the kernel', async () => {
+    const dir = mkdtempSync(join(need().dir, 'fleet-'));
+    const consoles: Record<string, string> = { [A]: join(dir, 'a.log'), [B]: join(dir, 'b.log') };
+    for (const name of [A, B]) {
+      const xml = join(dir, `${name}.xml`);
+      writeFileSync(xml, domainXml(consoles[name], name));
+      await need().virshOk('define', xml);
+    }
+    need().setSandboxConfig({ sandbox: 'on', vms });
+    note('', '# cat /etc/qemu-sandboxed/config.json', JSON.stringify({ sandbox: 'on', vms }));
+    const booted: Record<string, number> = {};
+    try {
+      for (const name of [A, B]) booted[name] = (await bootDomain(consoles[name], name)).pid;
+    } finally {
+      need().setSandboxConfig(undefined);
+    }
+    try {
+      for (const name of [A, B]) {
+        const pid = booted[name];
+        const recs = launchRecords(read(need().domainLog(name)));
+        const rec = recs[recs.length - 1];
+        expect(rec).toMatchObject({ pid, vm: name });
+        const key = name === A ? 'network' : 'action';
+        expect((rec.policySources as Record<string, string>)[key]).toMatch(
+          new RegExp(`^vms\\.${name} in `),
+        );
+        // The policy this domain should have: "on", its entry, then libvirt's string.
+        const want = parsePolicy(`${vms[name]},${LIBVIRT_SANDBOX.replace(/^on,/, '')}`);
+        expect(String(rec.policy)).toBe(policyToString(want));
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        const delegated =
+          cmdline.some((a) => a.includes('thread-context')) && want.action === 'kill';
+        const ours = expectedFilterHashes(
+          policyToString(delegated ? { ...want, resourceControl: 'allow' } : want),
+        );
+        const loaded = readLoadedFilters(pid).map((f) => f.hash);
+        note(
+          `# (${name}: ${String(rec.policy)}; filters on QEMU: ${loaded.map((h) => h.slice(0, 12)).join(', ')})`,
+        );
+        if (delegated) expect(loaded[0]).toBe(ours[0]);
+        else expect(loaded).toEqual(ours);
+      }
+      // Two different programs: each domain got its own entry, not the other's.
+      expect(readLoadedFilters(booted[A])[0].hash).not.toBe(readLoadedFilters(booted[B])[0].hash);
+      expect(read(consoles[A])).toContain('QS-CHECK cpu ok');
+      expect(read(consoles[B])).toContain('QS-CHECK cpu ok');
+    } finally {
+      for (const name of [A, B]) await need().virsh('destroy', name);
+    }
   });
 });

@@ -267,3 +267,19 @@ test('--suggest turns a dry run into the policy that runs the same calls and den
   // And the suggestion is really in force: the launch record says so.
   expect(same.stderr).toContain('"vm":"fleet-a"');
 });
+
+test('the dry run with files=deny is refused (Landlock has no log-only mode): exit 1, one line, nothing started', async () => {
+  ready();
+  const run = await runProbe({
+    via: ['-sandbox', 'on,action=log,files=deny'],
+    qemuArgs: ['-nodefaults'],
+    commands: [['pid']],
+    env: baseEnv(probe, emptyConfig(dir)),
+  });
+  expect(run.exitCode).toBe(1);
+  expect(run.lines).toEqual([]);
+  expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  expect(run.stderr).toMatch(
+    /^qemu-sandboxed: .*action=log \(the dry run: nothing is denied\) cannot be combined with files=deny \(Landlock has no log-only mode\).*use files=allow for the dry run$/m,
+  );
+});

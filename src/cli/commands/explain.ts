@@ -228,6 +228,11 @@ export function explainText(e: ExplainJson, opts: ExplainOptions): string {
       ? 'yes: execve/execveat go to USER_NOTIF; the launcher lets its own exec of QEMU through, then closes the listener and later execs fail with ENOSYS'
       : 'no'
   }\n`;
+  if (e.enabled && /(^|,)action=log(,|$)/.test(e.policy)) {
+    text +=
+      'dry run: action=log: every rule above logs instead of denying (errno rules and the exec gate too); ' +
+      "`qemu-sandbox audit --suggest` turns the kernel's records into a policy per VM\n";
+  }
   text += `files: ${e.files.words}\n`;
   return text;
 }

@@ -13,6 +13,15 @@
  * not exempt. Kernel records carry no arguments, so a call two groups name
  * (ioctl: default and network) counts for both.
  *
+ * DESIGN DECISION: a call whose rule answers ENOSYS when enforced (clone3,
+ * io_uring_setup, the new mount API) does not make its group allow. ENOSYS is
+ * what a kernel without the call answers, and callers fall back: glibc's
+ * pthread_create retries with clone, QEMU's fd monitor goes back to epoll.
+ * Every QEMU on a recent glibc makes both calls (seen on QEMU 7.2 under TCG),
+ * so counting them would suggest spawn=allow and network=allow for every VM.
+ * They are listed as the group's fallbacks instead. (A VM that needs the call
+ * itself, such as a drive with aio=io_uring, then fails at start, loudly.)
+ *
  * Fail closed: a group counts as "no call" only when it was in force in every
  * dry-run launch of the VM; a group the dry run did not include keeps allow
  * (no evidence either way), and a VM without a dry-run launch gets no
@@ -61,6 +70,8 @@ export interface SuggestedSetting {
   readonly basis: 'recorded' | 'clean' | 'unobserved';
   /** The recorded calls that fall in the group, most frequent first. */
   readonly evidence: readonly CallCount[];
+  /** Recorded calls the group answers ENOSYS, as a kernel without them would: the caller falls back. */
+  readonly fallbacks: readonly CallCount[];
 }
 
 export interface VmSuggestion {
@@ -108,16 +119,26 @@ function bump(m: Map<string, number>, k: string): void {
   m.set(k, (m.get(k) ?? 0) + 1);
 }
 
-const groupsCache = new Map<string, ReadonlyMap<string, readonly GroupName[]>>();
+/** A group naming a syscall, and whether every rule of it for that call answers ENOSYS when enforced. */
+interface Naming {
+  readonly group: GroupName;
+  readonly enosys: boolean;
+}
+
+const groupsCache = new Map<string, ReadonlyMap<string, readonly Naming[]>>();
 /** syscall name -> the groups in force under `policy` on `abi` whose rules name it. */
-function groupsNaming(policy: SandboxPolicy, abi: Abi): ReadonlyMap<string, readonly GroupName[]> {
+function groupsNaming(policy: SandboxPolicy, abi: Abi): ReadonlyMap<string, readonly Naming[]> {
   const key = `${JSON.stringify(policy)}/${abi.name}`;
   let m = groupsCache.get(key);
   if (!m) {
-    const built = new Map<string, GroupName[]>();
+    const built = new Map<string, Naming[]>();
     for (const r of activeRules(policy, abi)) {
+      const a = r.enforced ?? r.action;
+      const enosys = a.type === 'errno' && a.errnoName === 'ENOSYS';
       const list = built.get(r.syscall) ?? [];
-      if (!list.includes(r.group)) list.push(r.group);
+      const i = list.findIndex((n) => n.group === r.group);
+      if (i < 0) list.push({ group: r.group, enosys });
+      else list[i] = { group: r.group, enosys: list[i].enosys && enosys };
       built.set(r.syscall, list);
     }
     groupsCache.set(key, (m = built));
@@ -134,6 +155,7 @@ interface Tally {
   readonly launches: LaunchSeen[];
   records: number;
   readonly byGroup: Map<GroupName, Map<string, number>>;
+  readonly fallbacks: Map<GroupName, Map<string, number>>;
   readonly alwaysDenied: Map<string, number>;
   foreignAbi: number;
   readonly otherFilter: Map<string, number>;
@@ -144,6 +166,7 @@ function newTally(): Tally {
     launches: [],
     records: 0,
     byGroup: new Map(),
+    fallbacks: new Map(),
     alwaysDenied: new Map(),
     foreignAbi: 0,
     otherFilter: new Map(),
@@ -156,11 +179,12 @@ function settingsOf(t: Tally): SuggestedSetting[] {
   return OPT_IN_GROUPS.map((g): SuggestedSetting => {
     const key = GROUP_SWITCHES[g].key;
     const evidence = counted(t.byGroup.get(g) ?? new Map());
-    if (evidence.length > 0) return { key, value: 'allow', basis: 'recorded', evidence };
+    const fallbacks = counted(t.fallbacks.get(g) ?? new Map());
+    if (evidence.length > 0) return { key, value: 'allow', basis: 'recorded', evidence, fallbacks };
     const covered = dry.length > 0 && dry.every((l) => inForce(l.policy).has(g));
     return covered
-      ? { key, value: 'deny', basis: 'clean', evidence }
-      : { key, value: 'allow', basis: 'unobserved', evidence };
+      ? { key, value: 'deny', basis: 'clean', evidence, fallbacks }
+      : { key, value: 'allow', basis: 'unobserved', evidence, fallbacks };
   });
 }
 
@@ -182,13 +206,15 @@ function tallyCall(t: Tally, c: ObservedCall, launch: LaunchSeen): void {
     bump(t.otherFilter, name);
     return;
   }
-  for (const g of groups) {
+  for (const { group: g, enosys } of groups) {
     if (g === 'default') {
-      bump(t.alwaysDenied, name);
+      // The default group's ENOSYS answers (the new mount API) are fallbacks too: no denial to report.
+      if (!enosys) bump(t.alwaysDenied, name);
       continue;
     }
-    let m = t.byGroup.get(g);
-    if (!m) t.byGroup.set(g, (m = new Map()));
+    const into = enosys ? t.fallbacks : t.byGroup;
+    let m = into.get(g);
+    if (!m) into.set(g, (m = new Map()));
     bump(m, name);
   }
 }

@@ -328,9 +328,13 @@ function writeSuggest(ctx: CliContext, s: SuggestJson): void {
         st.basis === 'recorded'
           ? st.evidence.map((c) => `${c.syscall} x${c.count}`).join(', ')
           : st.basis === 'clean'
-            ? `no call in ${vm.dryRunLaunches} dry-run launch${vm.dryRunLaunches === 1 ? '' : 'es'}`
+            ? `no call it would refuse in ${vm.dryRunLaunches} dry-run launch${vm.dryRunLaunches === 1 ? '' : 'es'}`
             : 'not in force in every dry run: no evidence';
-      rows.push([st.key, st.value, because]);
+      const fallbacks =
+        st.fallbacks.length === 0
+          ? ''
+          : `; ENOSYS, as from an older kernel (the caller falls back): ${st.fallbacks.map((c) => `${c.syscall} x${c.count}`).join(', ')}`;
+      rows.push([st.key, st.value, because + fallbacks]);
     }
     out.push(table(rows, '  ').trimEnd());
     if (vm.alwaysDenied.length > 0) {

@@ -181,6 +181,7 @@ describe('the advisor: deny every opt-in group unless a recorded call falls in i
         { syscall: 'fork', count: 2 },
         { syscall: 'execve', count: 1 },
       ],
+      fallbacks: [],
     });
     expect(byName.get('db')?.policy).toBe(
       'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=allow,network=deny,action=kill',
@@ -231,6 +232,35 @@ describe('the advisor: deny every opt-in group unless a recorded call falls in i
     expect(s.vms[0].notes.join('\n')).toMatch(/no dry-run launch/);
     expect(s.vms[0].notes.join('\n')).toMatch(/1 record\(s\) of enforcing launches left out/);
     expect(s.fleet.policy).toBeNull();
+  });
+
+  test('calls answered ENOSYS (clone3, io_uring_setup, the new mount API) are fallbacks, not evidence', () => {
+    // What QEMU 7.2 on glibc 2.36 made under a dry run of every group: pthread_create
+    // tries clone3 first, the fd monitor tries io_uring; both fall back on ENOSYS.
+    const l = launch({ pid: 9, timeMs: T0, vm: 'q' });
+    const v = suggestPolicies(
+      [call(l, 'clone3'), call(l, 'clone3'), call(l, 'io_uring_setup'), call(l, 'fsopen')],
+      [l],
+    ).vms[0];
+    expect(v.policy).toBe(
+      'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny,network=deny,action=kill',
+    );
+    expect(v.settings.find((x) => x.key === 'spawn')).toMatchObject({
+      value: 'deny',
+      basis: 'clean',
+      evidence: [],
+      fallbacks: [{ syscall: 'clone3', count: 2 }],
+    });
+    expect(v.settings.find((x) => x.key === 'network')?.fallbacks).toEqual([
+      { syscall: 'io_uring_setup', count: 1 },
+    ]);
+    // The default group's ENOSYS answers are no denial either.
+    expect(v.alwaysDenied).toEqual([]);
+    // And the suggestion does answer them ENOSYS (src/policy's rules, enforced).
+    const rules = activeRules(parsePolicy(v.policy ?? 'off'), x86);
+    for (const c of ['clone3', 'io_uring_setup', 'fsopen']) {
+      expect(rules.find((r) => r.syscall === c)?.action).toMatchObject({ errnoName: 'ENOSYS' });
+    }
   });
 
   test('ioctl (default and network name it, records carry no arguments) counts for both', () => {
@@ -384,7 +414,9 @@ describe('qemu-sandbox audit --suggest and --format prometheus', () => {
     expect(r.stdout).toMatch(/^VM web1: 1 launch \(1 dry run\), 2 records$/m);
     expect(r.stdout).toMatch(/^ {2}spawn +allow +clone x1$/m);
     expect(r.stdout).toMatch(/^ {2}network +allow +socket x1$/m);
-    expect(r.stdout).toMatch(/^ {2}resourcecontrol +deny +no call in 1 dry-run launch$/m);
+    expect(r.stdout).toMatch(
+      /^ {2}resourcecontrol +deny +no call it would refuse in 1 dry-run launch$/m,
+    );
     const snippet = JSON.parse(r.stdout.slice(r.stdout.indexOf('{\n'))) as {
       vms: Record<string, string>;
     };

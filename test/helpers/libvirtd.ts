@@ -365,6 +365,7 @@ export class Libvirtd {
           readonly sandbox?: string;
           readonly binary?: string;
           readonly vms?: Readonly<Record<string, string>>;
+          readonly files?: Readonly<Record<string, 'ro' | 'rw'>>;
         }
       | undefined,
   ): void {

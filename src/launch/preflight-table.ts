@@ -8,6 +8,7 @@
  * A new row needs a test case per kind it declares (the table test walks
  * them).
  */
+import { CHARDEV_STRING_OPTIONS, LEGACY_DISK_OPTIONS } from '../policy/qemu-args';
 import { Opts } from './opts';
 import { networkBlockFilename, networkBlockNeeds, networkBlockOptions } from './preflight-block';
 import { entry, type Need, type NeedsEntry } from './preflight-need';
@@ -15,23 +16,6 @@ import { netClientNeeds } from './preflight-netdev';
 
 /** Legacy chardev strings (-serial, -monitor, -qmp, ...): the backends that use IP. */
 const IP_CHARDEV_PREFIX = /^(tcp|telnet|tn3270|websocket|udp):/i;
-
-/** Options whose value is a block filename ("hda" also covers a bare, positional image). */
-const LEGACY_DISK_OPTIONS = [
-  'hda',
-  'hdb',
-  'hdc',
-  'hdd',
-  'cdrom',
-  'fda',
-  'fdb',
-  'sd',
-  'mtdblock',
-  'pflash',
-];
-
-/** Options whose value is a legacy chardev string. */
-const CHARDEV_STRING_OPTIONS = ['serial', 'parallel', 'monitor', 'qmp', 'qmp-pretty', 'debugcon'];
 
 const chardevString = entry(['ip-socket'], ({ value }) => {
   // mon:<dev> multiplexes a monitor onto <dev>.
@@ -255,8 +239,11 @@ export const OPTION_NEEDS: ReadonlyMap<string, NeedsEntry> = new Map<string, Nee
         : [],
     ),
   ],
-  ...CHARDEV_STRING_OPTIONS.map((name): [string, NeedsEntry] => [name, chardevString]),
-  ...LEGACY_DISK_OPTIONS.map((name): [string, NeedsEntry] => [name, legacyDisk]),
+  // -gdb has a row of its own (a bare port number is TCP too).
+  ...[...CHARDEV_STRING_OPTIONS]
+    .filter((name) => name !== 'gdb')
+    .map((name): [string, NeedsEntry] => [name, chardevString]),
+  ...[...LEGACY_DISK_OPTIONS].map((name): [string, NeedsEntry] => [name, legacyDisk]),
 ]);
 
 /** The options that configure networking: without any, QEMU adds a default NIC. */

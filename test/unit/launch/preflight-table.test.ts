@@ -54,7 +54,7 @@ const CASES: readonly [string, string | undefined, readonly NeedKind[]][] = [
   ['blockdev', 'driver=iscsi,node-name=d,transport=tcp,portal=h,target=t', ['ip-socket']],
   ['object', 'input-barrier,id=b,name=guest', ['ip-socket']],
   ['object', 'secret,id=s,data=x', []],
-  ...['serial', 'parallel', 'monitor', 'qmp', 'qmp-pretty', 'debugcon'].flatMap(
+  ...['serial', 'parallel', 'monitor', 'qmp', 'qmp-pretty', 'debugcon', 'virtioconsole'].flatMap(
     (o): [string, string, NeedKind[]][] => [
       [o, 'tcp::4444,server=on,wait=off', ['ip-socket']],
       [o, 'unix:/run/c.sock,server=on,wait=off', []],

@@ -4,7 +4,7 @@
  * the launcher's time goes (the marks of its JSON launch record).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstError, launcherPath, median, round2, shuffled, type BenchOptions } from './common';
@@ -22,14 +22,24 @@ export interface StartupPart {
    * (ms since Node started, at the end of each phase): median per mark.
    */
   readonly launcherMarks: Record<string, Record<string, number>>;
+  /** Median over rounds of launcher - launcher-no-record: writing the JSON launch record (pino). */
+  readonly recordMs: number | null;
+}
+
+interface Command {
+  readonly cmd: string;
+  readonly args: string[];
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Wall time of one run in ms, or NaN when it failed (counted and reported, not timed). */
-function timeOnce(cmd: string, args: string[], marks?: Record<string, number[]>): number {
+function timeOnce(c: Command, marks?: Record<string, number[]>): number {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, {
+  const r = spawnSync(c.cmd, c.args, {
     stdio: ['ignore', 'ignore', marks ? 'pipe' : 'ignore'],
     encoding: 'utf8',
+    ...(c.env ? { env: { ...process.env, ...c.env } } : {}),
   });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (marks && r.status === 0) {
@@ -56,17 +66,33 @@ function benchDisk(): string | undefined {
   return r.status === 0 ? img : undefined;
 }
 
+/**
+ * A stand-in for Node under the trampoline: it answers the trampoline's
+ * `--version` with the real Node's and exits at once otherwise, so that
+ * running the trampoline with it times the trampoline alone.
+ */
+function nodeStub(dir: string): string {
+  const stub = join(dir, 'node-stub');
+  writeFileSync(
+    stub,
+    `#!/bin/sh\ncase "$1" in --version) exec ${JSON.stringify(process.execPath)} --version;; esac\nexit 0\n`,
+    { mode: 0o755 },
+  );
+  return stub;
+}
+
 export function startupPart(opts: BenchOptions): StartupPart {
   const rounds = opts.quick ? 2 : 21;
   const qemu = 'qemu-system-x86_64';
   const launcher = launcherPath();
-  const cmds: Record<string, [string, string[]]> = {
-    node: [process.execPath, ['-e', '0']],
+  const cmds: Record<string, Command> = {
+    node: { cmd: process.execPath, args: ['-e', '0'] },
   };
+  const scratch = mkdtempSync(join(tmpdir(), 'qs-bench-startup-'));
   const notes: string[] = [];
   let disk: string | undefined;
   if (spawnSync(qemu, ['-version'], { stdio: 'ignore' }).status === 0)
-    cmds.qemu = [qemu, ['-version']];
+    cmds.qemu = { cmd: qemu, args: ['-version'] };
   else notes.push(`${qemu} is not installed (run npm run setup)`);
   if (launcher && cmds.qemu) {
     // files=deny with a disk: the ruleset (/etc entry by entry) and a qcow2 header read.
@@ -79,8 +105,16 @@ export function startupPart(opts: BenchOptions): StartupPart {
     ] as const) {
       const args = ['-sandbox', pol, ...extra, '-version'];
       const r = spawnSync(launcher, args, { encoding: 'utf8' });
-      if (r.status === 0) cmds[name] = [launcher, args];
+      if (r.status === 0) cmds[name] = { cmd: launcher, args };
       else notes.push(`${name}: launcher exited ${r.status}: ${firstError(r.stderr || r.stdout)}`);
+    }
+    if (cmds.launcher) {
+      // Where the rest goes: the launch record (pino, loaded for it) and the trampoline.
+      cmds['launcher-no-record'] = {
+        ...cmds.launcher,
+        env: { QEMU_SANDBOXED_LOG_LEVEL: 'silent' },
+      };
+      cmds.trampoline = { ...cmds.launcher, env: { QEMU_SANDBOXED_NODE: nodeStub(scratch) } };
     }
   } else if (!launcher) {
     notes.push('launcher/qemu-sandboxed does not exist yet');
@@ -88,24 +122,28 @@ export function startupPart(opts: BenchOptions): StartupPart {
   const samples: Record<string, number[]> = {};
   const added: Record<string, number[]> = {};
   const names = Object.keys(cmds);
-  for (const n of names) timeOnce(...cmds[n]); // warm the page cache
+  for (const n of names) timeOnce(cmds[n]); // warm the page cache
   const failures: Record<string, number> = {};
   const marks: Record<string, Record<string, number[]>> = {};
+  const parts: Record<string, number[]> = {};
   for (let round = 0; round < rounds; round++) {
     const t: Record<string, number> = {};
     for (const n of shuffled(names, round + 7)) {
-      t[n] = timeOnce(...cmds[n], n.startsWith('launcher') ? (marks[n] ??= {}) : undefined);
+      t[n] = timeOnce(cmds[n], n === 'launcher' ? (marks[n] ??= {}) : undefined);
     }
     for (const n of names) {
       if (Number.isNaN(t[n])) failures[n] = (failures[n] ?? 0) + 1;
       else (samples[n] ??= []).push(t[n]);
     }
-    for (const n of names.filter((x) => x.startsWith('launcher'))) {
+    for (const n of names.filter((x) => x.startsWith('launcher') && x !== 'launcher-no-record')) {
       const a = t[n] - t.node - t.qemu;
       if (!Number.isNaN(a)) (added[n] ??= []).push(a);
     }
+    const record = t.launcher - t['launcher-no-record'];
+    if (!Number.isNaN(record)) (parts.record ??= []).push(record);
   }
   if (disk) rmSync(join(disk, '..'), { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true });
   for (const [n, k] of Object.entries(failures))
     notes.push(`${n} failed ${k} of ${rounds} runs (not timed)`);
   const medianMs: Record<string, number> = {};
@@ -124,5 +162,6 @@ export function startupPart(opts: BenchOptions): StartupPart {
     medianMs,
     addedMs,
     launcherMarks,
+    recordMs: parts.record ? round2(median(parts.record)) : null,
   };
 }

@@ -14,19 +14,38 @@ export interface Target {
   readonly detail: string;
 }
 
-/** The launcher's phases as durations (from its marks), for the start-up verdict. */
+/**
+ * Where every millisecond of `launcher -sandbox on` goes, from one run's
+ * medians: the trampoline (timed with a Node stand-in), Node's start to our
+ * main (beside node -e 0), each phase (from the launch record's marks), the
+ * record itself (launcher minus a run without one), and what remains: the
+ * exec of QEMU and QEMU itself.
+ */
 function phaseSummary(st: StartupPart): string {
   const m = st.launcherMarks.launcher;
   if (!m) return 'no launch record to break it down';
   const names = Object.keys(m).filter((k) => k !== 'elapsedMs');
-  const parts: string[] = [
+  const parts: string[] = [];
+  const trampoline = st.medianMs.trampoline;
+  if (trampoline !== undefined)
+    parts.push(`the sh trampoline ${trampoline.toFixed(0)} ms (its node --version included)`);
+  parts.push(
     `Node start-up to the launcher's main ${m[names[0]].toFixed(0)} ms (node -e 0 takes ${(st.medianMs.node ?? NaN).toFixed(0)} ms in all)`,
-  ];
+  );
   for (let i = 1; i < names.length; i++) {
     const d = m[names[i]] - m[names[i - 1]];
     if (d >= 1) parts.push(`${names[i]} ${d.toFixed(0)} ms`);
   }
-  return `${parts.join(', ')} (launcher -sandbox on; phases end at the named mark)`;
+  if (st.recordMs !== null)
+    parts.push(`the JSON launch record ${st.recordMs.toFixed(0)} ms (pino is loaded for it)`);
+  const total = st.medianMs.launcher;
+  if (total !== undefined && trampoline !== undefined && st.recordMs !== null) {
+    const rest = total - trampoline - m.elapsedMs - st.recordMs;
+    parts.push(
+      `the rest (the exec of QEMU and qemu -version, which alone takes ${(st.medianMs.qemu ?? NaN).toFixed(0)} ms) ${rest.toFixed(0)} ms`,
+    );
+  }
+  return `${parts.join(', ')} (launcher -sandbox on; phases end at the named mark: compile includes loading the FFI for the Landlock probe)`;
 }
 
 export function targets(s: SyscallPart, p: PathPart, st: StartupPart, c: CompilePart): Target[] {

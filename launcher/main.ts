@@ -251,6 +251,7 @@ function run(log: { current?: LauncherLog }): void {
     abi: abiName,
     binary: binary.path,
     binarySource: binary.source,
+    ...(binary.divertedFrom !== undefined ? { divertedFrom: binary.divertedFrom } : {}),
     filterLength: filter ? filter.program.length : null,
     filterHash: filter ? filter.hash : null,
     filterSource: filter ? (cached ? 'precompiled' : 'compiled') : null,

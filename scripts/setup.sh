@@ -8,10 +8,18 @@ cd "$(dirname "$0")/.."
 # libseccomp (differential tests and the bench), scmp_sys_resolver (cross-check),
 # bubblewrap (proves `qemu-sandbox compile --format raw` is what bwrap --seccomp reads),
 # systemd (its systemd-analyze verifies `qemu-sandbox export --format systemd`),
-# a C compiler for the probe programs, and libvirt for the emulator-override test.
+# a C compiler for the probe programs, libvirt for the emulator-override test,
+# and mmdebstrap for the Debian roots the suites also run in (scripts/debian-root.sh).
 PACKAGES="qemu-system-x86 qemu-utils busybox-static seccomp libseccomp-dev gcc libc6-dev
 linux-libc-dev ipxe-qemu libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients cpio gzip bubblewrap
-systemd"
+systemd mmdebstrap"
+
+# `setup.sh --print-packages`: the Debian packages the suites need, one a line
+# (the Debian roots the suites also run in are built with them).
+if [ "${1:-}" = --print-packages ]; then
+  printf '%s\n' $PACKAGES
+  exit 0
+fi
 
 missing=""
 for p in $PACKAGES; do

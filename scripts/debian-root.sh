@@ -1,0 +1,210 @@
+#!/bin/sh
+# Debian roots built from Debian's own packages, to run things against another
+# Debian release's QEMU and libvirt (the suites against Debian 13, the .deb
+# installed into a fresh Debian 12 or 13). Root only (mmdebstrap's root mode,
+# mounts, chroot).
+#
+#   sh scripts/debian-root.sh SUITE DIR [PACKAGE...]
+#       Makes DIR a fresh, writable Debian SUITE root (bookworm, trixie, ...):
+#       mmdebstrap's "apt" variant (Essential: yes packages and apt) plus
+#       PACKAGE... and their dependencies (no Recommends), from
+#       deb.debian.org's SUITE, SUITE-updates and SUITE-security, with apt's
+#       package lists kept (apt-get install works inside without an update).
+#       DIR must not exist, or be a root this script made earlier (it is then
+#       replaced by a fresh one). Prints DIR on stdout.
+#
+#   sh scripts/debian-root.sh run DIR [OPTION...] [--] COMMAND [ARG...]
+#       Runs COMMAND as root inside DIR and exits with its status. It runs in
+#       a private mount namespace (nothing stays mounted afterwards, so
+#       `rm -rf DIR` cleans up; the host's own mounts are never touched),
+#       with the host's /proc, /sys and /dev (with /dev/pts, /dev/shm and
+#       /dev/net/tun when present) and /tmp bind-mounted, a fresh tmpfs on
+#       /run, and the host's /etc/resolv.conf. Same PID and network namespace
+#       as the caller: pids and /proc mean the same inside and out.
+#       The environment is clean: PATH, HOME=/root, LANG=C.UTF-8, TERM, plus
+#       what --setenv gives. Options:
+#         --bind HOST[:INNER]      bind-mount HOST (a directory or a file) at
+#                                  INNER inside the root (default: the same
+#                                  path); INNER is created when missing
+#         --ro-bind HOST[:INNER]   the same, read-only
+#         --setenv NAME=VALUE      set NAME in COMMAND's environment
+#         --chdir INNER            working directory (default /)
+#
+# Cache: every root is a copy of a pristine one in
+# ${QEMU_SANDBOXED_ROOTS:-/var/cache/qemu-sandboxed/roots}/SUITE-KEY/root,
+# where KEY hashes the suite, the package list (sorted, deduplicated) and
+# this script. The first call for a KEY builds it (about a minute or two);
+# later calls only copy it (seconds). Another package list or an edit of this
+# script makes another KEY; different lists live side by side. Nothing is
+# updated in place: remove the cache directory to take in Debian's newer
+# packages. Parallel callers are serialised per KEY with flock.
+#
+# Exit codes: 0 ok; 2 usage; 3 the root could not be built or copied (the
+# reason is on stderr, the mmdebstrap log in the cache's SUITE-KEY.log);
+# with run, COMMAND's own status (125 when the root cannot be entered).
+#
+# Example:
+#   sh scripts/debian-root.sh trixie /tmp/r qemu-system-x86 >/dev/null
+#   sh scripts/debian-root.sh run /tmp/r --bind "$PWD:/src" -- qemu-system-x86_64 --version
+#   rm -rf /tmp/r
+set -eu
+
+prog=debian-root.sh
+die() { # code message
+  echo "$prog: error: $2" >&2
+  exit "$1"
+}
+usage() {
+  die 2 "usage: $prog SUITE DIR [PACKAGE...] | $prog run DIR [--bind H[:I]] [--ro-bind H[:I]] [--setenv N=V] [--chdir I] [--] COMMAND [ARG...]"
+}
+
+MARKER=.qemu-sandboxed-root # in DIR: says this script made it (safe to replace)
+CACHE=${QEMU_SANDBOXED_ROOTS:-/var/cache/qemu-sandboxed/roots}
+MIRROR=http://deb.debian.org/debian
+SECURITY=http://deb.debian.org/debian-security
+
+[ "$(id -u)" = 0 ] || die 2 "must run as root (mmdebstrap root mode, mounts, chroot)"
+
+# ---- run ----------------------------------------------------------------------
+if [ "${1:-}" = run ]; then
+  shift
+  [ $# -ge 1 ] || usage
+  dir=$1
+  shift
+  [ -f "$dir/$MARKER" ] || die 125 "$dir is not a root made by $prog (no $MARKER)"
+  dir=$(cd "$dir" && pwd -P)
+  # Options become lines of a script for the namespace; paths are quoted with
+  # single quotes, so a path holding one is refused rather than mangled.
+  q() {
+    case "$1" in *"'"*) die 2 "a path or value with a single quote is not supported: $1" ;; esac
+    printf "'%s'" "$1"
+  }
+  binds=""
+  envs=""
+  chdir=/
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --bind | --ro-bind)
+        [ $# -ge 2 ] || usage
+        host=${2%%:*}
+        inner=${2#*:}
+        [ "$inner" != "$2" ] || inner=$host
+        [ -e "$host" ] || die 125 "$1 $2: $host does not exist"
+        case "$inner" in /*) ;; *) die 2 "$1 $2: the inner path must be absolute" ;; esac
+        ro=0
+        [ "$1" = --bind ] || ro=1
+        binds="$binds
+bind_at $(q "$host") $(q "$inner") $ro"
+        shift 2
+        ;;
+      --setenv)
+        [ $# -ge 2 ] || usage
+        case "$2" in [A-Za-z_]*=*) ;; *) die 2 "--setenv $2: expected NAME=VALUE" ;; esac
+        envs="$envs $(q "$2")"
+        shift 2
+        ;;
+      --chdir)
+        [ $# -ge 2 ] || usage
+        chdir=$2
+        shift 2
+        ;;
+      --)
+        shift
+        break
+        ;;
+      -*) usage ;;
+      *) break ;;
+    esac
+  done
+  [ $# -ge 1 ] || usage
+  # The namespace script: mounts, then chroot. Every mount is made in the
+  # private namespace unshare created, so they all vanish with COMMAND.
+  script="set -eu
+r=$(q "$dir")
+fail() { echo \"$prog: error: \$*\" >&2; exit 125; }
+bind_at() { # host inner readonly
+  # Resolved inside the root: its absolute symlinks (/var/run -> /run) must
+  # not lead out to the host's own directories.
+  t=\"\$r\$(chroot \"\$r\" /usr/bin/realpath -m \"\$2\")\" || fail \"cannot resolve \$2 in the root\"
+  if [ -d \"\$1\" ]; then mkdir -p \"\$t\"; else mkdir -p \"\${t%/*}\"; [ -e \"\$t\" ] || : >\"\$t\"; fi
+  mount --rbind \"\$1\" \"\$t\" || fail \"cannot bind \$1 at \$2\"
+  if [ \"\$3\" = 1 ]; then mount -o remount,bind,ro \"\$t\" || fail \"cannot make \$2 read-only\"; fi
+}
+bind_at /proc /proc 0
+bind_at /sys /sys 0
+bind_at /dev /dev 0
+bind_at /tmp /tmp 0
+mount -t tmpfs -o mode=755,nosuid,nodev tmpfs \"\$r/run\" || fail 'cannot mount a tmpfs on /run'
+mkdir -p \"\$r/run/lock\"
+[ ! -e /etc/resolv.conf ] || bind_at /etc/resolv.conf /etc/resolv.conf 1
+$binds
+exec chroot \"\$r\" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+  HOME=/root LANG=C.UTF-8 TERM=\"\${TERM:-dumb}\" $envs /bin/sh -c 'cd \"\$1\" && shift && exec \"\$@\"' sh $(q "$chdir") \"\$@\""
+  exec unshare --mount --propagation private -- /bin/sh -c "$script" sh "$@"
+fi
+
+# ---- build --------------------------------------------------------------------
+[ $# -ge 2 ] || usage
+suite=$1
+dir=$2
+shift 2
+case "$suite" in '' | -* | */* | *[!a-z0-9-]*) die 2 "bad suite name: $suite" ;; esac
+case "$dir" in '' | / | /usr | /etc | /var | /tmp) die 2 "refusing DIR=$dir" ;; esac
+if [ -e "$dir" ] && ! [ -f "$dir/$MARKER" ]; then
+  die 2 "$dir exists and is not a root made by $prog (no $MARKER): refusing to replace it"
+fi
+for p in "$@"; do
+  case "$p" in '' | -* | *[!a-z0-9+.:-]*) die 2 "bad package name: $p" ;; esac
+done
+command -v mmdebstrap >/dev/null || die 3 "mmdebstrap is missing: apt-get install mmdebstrap (npm run setup installs it)"
+
+packages=$(printf '%s\n' "$@" | LC_ALL=C sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//')
+sources="deb $MIRROR $suite main
+deb $MIRROR $suite-updates main
+deb $SECURITY $suite-security main"
+key=$({
+  printf 'suite %s\npackages %s\n%s\n' "$suite" "$packages" "$sources"
+  cat "$0"
+} | sha256sum | cut -c1-16)
+name=$suite-$key
+pristine=$CACHE/$name/root
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/$name.lock"
+flock 9 || die 3 "cannot lock $CACHE/$name.lock"
+if ! [ -f "$CACHE/$name/info" ]; then
+  log=$CACHE/$name.log
+  tmp=$CACHE/.build-$name-$$
+  rm -rf "$tmp" "$CACHE/$name"
+  mkdir -p "$tmp"
+  echo "$prog: building $suite root ($name) with: ${packages:-nothing extra}" >&2
+  started=$(date +%s)
+  include=$(echo "$packages" | tr ' ' ',')
+  # --skip=cleanup/apt/lists keeps the package lists (apt-cache, apt-get
+  # download and install work inside). mmdebstrap installs no Recommends;
+  # the root's own apt keeps Debian's default (it installs them).
+  if ! mmdebstrap --variant=apt --mode=root --format=directory --skip=cleanup/apt/lists \
+    ${include:+--include="$include"} "$suite" "$tmp/root" "$sources" >"$log" 2>&1; then
+    rm -rf "$tmp"
+    die 3 "mmdebstrap $suite failed (log: $log): $(grep -E '^E:|rror' "$log" | tail -n 3 | tr '\n' ' ')"
+  fi
+  {
+    echo "suite=$suite"
+    echo "packages=$packages"
+    echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "seconds=$(($(date +%s) - started))"
+    echo "mmdebstrap=$(mmdebstrap --version | head -n 1)"
+  } >"$tmp/info"
+  mv "$tmp" "$CACHE/$name"
+  echo "$prog: built $name in $(($(date +%s) - started)) s" >&2
+fi
+
+# A fresh copy for the caller: the pristine root is never entered.
+if [ -e "$dir" ]; then
+  rm -rf --one-file-system "$dir" || die 3 "cannot remove the old root $dir"
+fi
+mkdir -p "$dir" || die 3 "cannot create $dir"
+cp -a "$pristine/." "$dir/" || die 3 "cannot copy $pristine to $dir"
+cp "$CACHE/$name/info" "$dir/$MARKER"
+exec 9>&-
+echo "$dir"

@@ -19,10 +19,11 @@ import {
   openSync,
   readFileSync,
   readSync,
+  readlinkSync,
   realpathSync,
   statSync,
 } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { EXIT, LaunchError } from './errors';
 
 export const BINARY_ENV = 'QEMU_SANDBOXED_BINARY';
@@ -163,7 +164,7 @@ export function resolveBinary(
     );
   }
   if (self !== undefined && realpathOrUndefined(found) === self) {
-    const diverted = divertedTo(found, diversionsFile);
+    const diverted = divertedAlongLinks(found, diversionsFile);
     if (diverted !== undefined) {
       if (isExecutableFile(diverted) !== 'ok') {
         throw new LaunchError(
@@ -189,6 +190,27 @@ function realpathOrUndefined(p: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The diversion of `path` or of a link it goes through: Debian's
+ * qemu-system-amd64 is a symlink to qemu-system-x86_64, which host-wide mode
+ * diverted (the alias itself is not: it follows its target).
+ */
+function divertedAlongLinks(path: string, diversionsFile: string): string | undefined {
+  let p = path;
+  for (let hops = 0; hops < 40; hops++) {
+    const d = divertedTo(p, diversionsFile);
+    if (d !== undefined) return d;
+    let target: string;
+    try {
+      target = readlinkSync(p);
+    } catch {
+      return undefined; // not a symlink: the end of the chain
+    }
+    p = resolve(dirname(p), target);
+  }
+  return undefined;
 }
 
 export interface Diversion {

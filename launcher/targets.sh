@@ -23,23 +23,26 @@ qs_is_elf() {
   [ "$(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \n')" = 7f454c46 ]
 }
 
-# Is $1 a symlink to a qemu-sandboxed launcher (ours or another install's)?
-qs_is_launcher_link() {
-  [ -h "$1" ] || return 1
-  qs_r=$(readlink -f -- "$1" 2>/dev/null) || return 1
-  [ "${qs_r##*/}" = qemu-sandboxed ]
-}
-
 # The file that runs as QEMU when $1 is executed: $1 itself, or, when $1 is
-# host-wide mode's link to the launcher, the file dpkg-divert moved QEMU to
-# (printed; nothing when $1 is a launcher link without a diversion).
+# host-wide mode's link to the launcher or an alias link to one (Debian's
+# qemu-system-amd64 -> qemu-system-x86_64), the file dpkg-divert moved QEMU
+# to. Prints nothing for a launcher link without a diversion.
 qs_real_qemu() {
-  if qs_is_launcher_link "$1"; then
-    command -v dpkg-divert >/dev/null 2>&1 || return 0
-    qs_t=$(dpkg-divert --truename "$1") || return 0
-    [ "$qs_t" != "$1" ] && printf '%s\n' "$qs_t"
-    return 0
-  fi
+  qs_p=$1
+  qs_n=0
+  while [ -h "$qs_p" ] && [ $qs_n -lt 40 ]; do
+    if command -v dpkg-divert >/dev/null 2>&1; then
+      qs_t=$(dpkg-divert --truename "$qs_p") || qs_t=$qs_p
+      if [ "$qs_t" != "$qs_p" ]; then
+        printf '%s\n' "$qs_t"
+        return 0
+      fi
+    fi
+    qs_l=$(readlink -- "$qs_p") || return 0
+    case $qs_l in /*) qs_p=$qs_l ;; *) qs_p=${qs_p%/*}/$qs_l ;; esac
+    qs_n=$((qs_n + 1))
+  done
+  [ "${qs_p##*/}" = qemu-sandboxed ] && return 0
   printf '%s\n' "$1"
 }
 

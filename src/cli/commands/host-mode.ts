@@ -19,7 +19,7 @@ import { InputError } from '../errors';
 export const HOST_ACTIONS = ['enable', 'disable', 'status'] as const;
 export type HostAction = (typeof HOST_ACTIONS)[number];
 
-export type TargetState = 'diverted' | 'not-diverted' | 'script' | 'stale';
+export type TargetState = 'diverted' | 'not-diverted' | 'alias' | 'script' | 'stale';
 
 export interface HostTarget {
   /** QEMU's target name: x86_64, aarch64, x86_64-microvm... */
@@ -28,6 +28,8 @@ export interface HostTarget {
   readonly state: TargetState;
   /** Where dpkg-divert moved QEMU (diverted, stale). */
   readonly divertedTo?: string;
+  /** alias: the qemu-system-* it links to (and follows into the launcher when that is diverted). */
+  readonly aliasOf?: string;
   /** The package's qemu-system-<target>-sandboxed link, when there is one. */
   readonly link?: string;
 }
@@ -56,6 +58,9 @@ export function parsePorcelain(text: string): HostStatus {
         break;
       case 'program':
         targets.set(target, { target, path: a, state: 'not-diverted' });
+        break;
+      case 'alias':
+        targets.set(target, { target, path: a, state: 'alias', aliasOf: b });
         break;
       case 'script':
         targets.set(target, { target, path: a, state: 'script' });
@@ -99,6 +104,7 @@ export function parsePorcelain(text: string): HostStatus {
 const STATE_WORDS: Readonly<Record<TargetState, (t: HostTarget) => string>> = {
   diverted: (t) => `runs through qemu-sandboxed (QEMU is ${t.divertedTo ?? '?'})`,
   'not-diverted': () => 'QEMU itself, not sandboxed',
+  alias: (t) => `a link to ${t.aliasOf ?? '?'}, which it follows`,
   script: () =>
     'a script wrapper: never diverted (its own exec of QEMU would fail under spawn=deny)',
   stale: (t) => `QEMU removed; diversion to ${t.divertedTo ?? '?'} left over`,

@@ -15,6 +15,7 @@ diverted x86_64 /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-x86_64.distrib
 link x86_64 /usr/bin/qemu-system-x86_64-sandboxed
 program aarch64 /usr/bin/qemu-system-aarch64
 script i386 /usr/bin/qemu-system-i386
+alias amd64 /usr/bin/qemu-system-amd64 qemu-system-x86_64
 stale arm /usr/bin/qemu-system-arm /usr/bin/qemu-system-arm.distrib
 `;
 
@@ -23,6 +24,12 @@ test('parses the engine status and names what an operator must fix', () => {
   expect(s.enabled).toBe(true);
   expect(s.targets).toEqual([
     { target: 'aarch64', path: '/usr/bin/qemu-system-aarch64', state: 'not-diverted' },
+    {
+      target: 'amd64',
+      path: '/usr/bin/qemu-system-amd64',
+      state: 'alias',
+      aliasOf: 'qemu-system-x86_64',
+    },
     {
       target: 'arm',
       path: '/usr/bin/qemu-system-arm',

@@ -190,6 +190,14 @@ describe('resolveBinary', () => {
         /is qemu-sandboxed itself/,
       );
     });
+    test('an alias link to a diverted QEMU (qemu-system-amd64 -> qemu-system-x86_64) runs its diversion', () => {
+      record('qemu-sandboxed');
+      symlinkSync('qemu-system-riscv64', join(bin1, 'qemu-system-rv64'));
+      expect(resolveBinary(choice('qemu-system-rv64'), bin1, self, diversions)).toMatchObject({
+        path: real,
+        divertedFrom: join(bin1, 'qemu-system-rv64'),
+      });
+    });
     test('the directory is resolved first, as dpkg records it (/bin -> /usr/bin)', () => {
       record('qemu-sandboxed');
       const alias = join(dir, 'bin1-alias');

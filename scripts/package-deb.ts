@@ -366,7 +366,7 @@ function isProgram(file: string): boolean {
 }
 
 /** "shlibs:Depends=libc6 (>= 2.14), ..." for the native addons, from dpkg-shlibdeps. */
-function shlibsDepends(work: string, objects: readonly string[]): string {
+export function shlibsDepends(work: string, objects: readonly string[]): string {
   const src = join(work, 'shlibs');
   mkdirSync(join(src, 'debian'), { recursive: true });
   writeFileSync(

@@ -38,6 +38,12 @@ export interface VmSpec {
   /** Pass a listening QMP socket as this inherited descriptor number (libvirt style). */
   readonly qmpFd?: number;
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Runs this instead of `via`'s binary, with the guest's arguments appended:
+   * e.g. a Debian root's /usr/bin/qemu-sandboxed through scripts/debian-root.sh
+   * run, which execs its way to QEMU so that the child's pid is QEMU's.
+   */
+  readonly command?: readonly string[];
 }
 
 export interface VmExit {
@@ -172,9 +178,13 @@ export class Vm {
 
   /** Spawns QEMU (through the launcher or directly) for `spec`. */
   static async start(spec: VmSpec): Promise<Vm> {
-    const binary = spec.via === 'launcher' ? launcherPath() : qemuBinary();
-    if (!existsSync(binary)) throw new Error(`${binary} does not exist`);
-    const argv = guestArgs(spec);
+    const binary = spec.command
+      ? spec.command[0]
+      : spec.via === 'launcher'
+        ? launcherPath()
+        : qemuBinary();
+    if (!spec.command && !existsSync(binary)) throw new Error(`${binary} does not exist`);
+    const argv = [...(spec.command?.slice(1) ?? []), ...guestArgs(spec)];
     let server: Server | undefined;
     let address: string | undefined;
     const stdio: StdioOptions = ['pipe', 'pipe', 'pipe'];

@@ -12,6 +12,12 @@
  * (qemu:///system?socket=...), and reads the domain log, pid file and status
  * XML there.
  *
+ * With `root` (a Debian root made by scripts/debian-root.sh), the daemons are
+ * that root's, run inside it (debian-root.sh run: private mount namespace,
+ * chroot, the host's /tmp and /proc), with the same private directories bound
+ * over the root's /etc/libvirt... The host's virsh talks to them through the
+ * socket; pids mean the same inside and out.
+ *
  * Also here: the guest's ACPI add-on. libvirt's `virsh shutdown` asks the
  * guest to power off through ACPI; the busybox test guest has no ACPI
  * handling, and Debian builds the power-button driver as a module. So the
@@ -41,6 +47,7 @@ import type { GuestImage } from '../../scripts/lib/guest';
 import { repoRoot } from '../../scripts/lib/guest';
 import { Watchdog } from '../../scripts/lib/watchdog';
 import { pidAlive } from '../../scripts/lib/pid';
+import { runArgs } from './debian-root';
 
 /** Directories libvirtd uses in system mode, each replaced by a private one. */
 const MOUNTS: ReadonlyArray<readonly [host: string, sub: string]> = [
@@ -84,14 +91,17 @@ log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
 const VIRTLOGD_CONF = `log_outputs = "3:file:/var/log/libvirt/virtlogd.log"
 `;
 
-/** Runs inside the new mount namespace: bind the private dirs, start virtlogd, become libvirtd. */
+/** Starts virtlogd and becomes libvirtd (the pid start() spawned). */
+const DAEMONS = `virtlogd -f /etc/libvirt/virtlogd.conf -p /run/libvirt/virtlogd.pid &
+exec libvirtd -f /etc/libvirt/libvirtd.conf -p /run/libvirt/libvirtd.pid
+`;
+
+/** Runs inside the new mount namespace: bind the private dirs, then DAEMONS. */
 function namespaceScript(base: string): string {
   const binds = MOUNTS.map(([host, sub]) => `mount --bind '${base}/${sub}' '${host}'`).join('\n');
   return `set -e
 ${binds}
-virtlogd -f /etc/libvirt/virtlogd.conf -p /run/libvirt/virtlogd.pid &
-exec libvirtd -f /etc/libvirt/libvirtd.conf -p /run/libvirt/libvirtd.pid
-`;
+${DAEMONS}`;
 }
 
 function which(name: string, path: string): string | undefined {
@@ -114,14 +124,17 @@ function daemonPath(): string {
  * Fails with the reason when something the daemon needs is missing: the
  * test must fail, not skip, on a machine that cannot run it.
  */
-export function requireLibvirt(): void {
+export function requireLibvirt(root?: string): void {
   if (process.geteuid?.() !== 0) {
     throw new Error('the libvirt test runs libvirtd in system mode and needs root');
   }
   const path = daemonPath();
-  const missing = ['libvirtd', 'virtlogd', 'virsh', 'unshare', 'mount'].filter(
-    (b) => !which(b, path),
-  );
+  const missing = ['virsh', 'unshare', 'mount'].filter((b) => !which(b, path));
+  for (const b of ['libvirtd', 'virtlogd']) {
+    if (root === undefined ? !which(b, path) : !existsSync(join(root, 'usr', 'sbin', b))) {
+      missing.push(root === undefined ? b : `${b} in ${root}`);
+    }
+  }
   if (missing.length > 0) {
     throw new Error(
       `missing ${missing.join(', ')}: install libvirt-daemon, libvirt-daemon-driver-qemu and libvirt-clients (npm run setup)`,
@@ -138,14 +151,19 @@ export function requireLibvirt(): void {
  * and left in place afterwards, as that package would: later runs (and a
  * libvirt-daemon-system installed later) find them and change nothing.
  */
-function ensureUsers(): void {
+function ensureUsers(root?: string): void {
+  // In a root, each command runs inside it.
+  const cmd = (file: string, args: string[], reject = true) =>
+    root === undefined
+      ? execa.sync(file, args, { reject })
+      : execa.sync('sh', runArgs(root, [file, ...args]), { reject });
   const has = (db: string, name: string): boolean =>
-    execa.sync('getent', [db, name], { reject: false }).exitCode === 0;
+    cmd('getent', [db, name], false).exitCode === 0;
   for (const group of ['kvm', 'libvirt-qemu']) {
-    if (!has('group', group)) execa.sync('groupadd', ['--system', group]);
+    if (!has('group', group)) cmd('groupadd', ['--system', group]);
   }
   if (!has('passwd', 'libvirt-qemu')) {
-    execa.sync('useradd', [
+    cmd('useradd', [
       '--system',
       '--gid',
       'kvm',
@@ -252,9 +270,11 @@ export class Libvirtd {
   }
 
   /** Starts virtlogd and libvirtd in a private mount namespace and waits until virsh can connect. */
-  static async start(opts: { readonly timeoutMs?: number } = {}): Promise<Libvirtd> {
-    requireLibvirt();
-    ensureUsers();
+  static async start(
+    opts: { readonly timeoutMs?: number; readonly root?: string } = {},
+  ): Promise<Libvirtd> {
+    requireLibvirt(opts.root);
+    ensureUsers(opts.root);
     // Short: the socket path must fit in sockaddr_un (108 bytes).
     const dir = mkdtempSync('/tmp/qs-lv-');
     for (const [, sub] of MOUNTS) mkdirSync(join(dir, sub), { recursive: true });
@@ -262,21 +282,27 @@ export class Libvirtd {
     writeFileSync(join(dir, 'etc', 'virtlogd.conf'), VIRTLOGD_CONF);
     writeFileSync(join(dir, 'etc', 'qemu.conf'), QEMU_CONF);
     const created: string[] = [];
-    for (const [host] of MOUNTS) {
+    // debian-root.sh run makes the mount points inside a root itself.
+    for (const [host] of opts.root === undefined ? MOUNTS : []) {
       if (!existsSync(host)) {
         mkdirSync(host, { recursive: true });
         created.push(host);
       }
     }
     const out = openSync(join(dir, 'daemon.out'), 'w');
-    const child = spawn(
-      'unshare',
-      ['--mount', '--propagation', 'private', 'sh', '-c', namespaceScript(dir)],
-      {
-        stdio: ['ignore', out, out],
-        env: { ...process.env, PATH: daemonPath() },
-      },
-    );
+    const [file, ...args] =
+      opts.root === undefined
+        ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', namespaceScript(dir)]
+        : [
+            'sh',
+            ...runArgs(opts.root, ['sh', '-c', DAEMONS], {
+              bind: MOUNTS.map(([host, sub]) => `${join(dir, sub)}:${host}`),
+            }),
+          ];
+    const child = spawn(file, args, {
+      stdio: ['ignore', out, out],
+      env: { ...process.env, PATH: daemonPath() },
+    });
     closeSync(out);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const watchdog = Watchdog.start(WATCHDOG, 'qs-libvirtd-watchdog', [

@@ -14,6 +14,12 @@ PACKAGES="qemu-system-x86 qemu-utils busybox-static seccomp libseccomp-dev gcc l
 linux-libc-dev ipxe-qemu libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients cpio gzip bubblewrap
 systemd mmdebstrap"
 
+# The package tests' tools, on this machine only (not in the Debian roots):
+# dpkg-dev (dpkg-shlibdeps for the .deb's Depends, dpkg-scanpackages for a
+# local repository), lintian, file, man-db (man pages), podman and buildah
+# with crun (the container image), uidmap and fuse-overlayfs for podman.
+PACKAGE_TOOLS="dpkg-dev lintian file man-db podman buildah crun uidmap fuse-overlayfs"
+
 # `setup.sh --print-packages`: the Debian packages the suites need, one a line
 # (the Debian roots the suites also run in are built with them).
 if [ "${1:-}" = --print-packages ]; then
@@ -22,7 +28,7 @@ if [ "${1:-}" = --print-packages ]; then
 fi
 
 missing=""
-for p in $PACKAGES; do
+for p in $PACKAGES $PACKAGE_TOOLS; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

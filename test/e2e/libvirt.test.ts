@@ -2,7 +2,9 @@
  * libvirt's emulator override, with a real libvirtd: a TCG domain whose
  * <emulator> is `qemu-system-x86_64-sandboxed` from a real `scripts/install
  * --prefix` into the test's directory (a link to the installed launcher, as
- * on a production host) direct-boots the test guest. Checked: libvirt's
+ * on a production host), or the one $QEMU_SANDBOXED_TEST_EMULATOR names (the
+ * Debian package's /usr/bin/qemu-system-x86_64-sandboxed), direct-boots the
+ * test guest. Checked: libvirt's
  * capability probe goes through the launcher and still finds -sandbox (so
  * libvirt passes its own string, which we consume), and a site default that
  * the probe cannot run under fails with the launcher's reason in virsh's
@@ -50,6 +52,12 @@ import { pidAlive } from '../../scripts/lib/pid';
 jest.setTimeout(300_000);
 
 const DOMAIN = 'qs-libvirt-e2e';
+/**
+ * The <emulator> to test instead of a scripts/install into the test's
+ * directory: an installed package's link, e.g. the Debian package's
+ * /usr/bin/qemu-system-x86_64-sandboxed.
+ */
+const EMULATOR_ENV = 'QEMU_SANDBOXED_TEST_EMULATOR';
 const BOOT_TIMEOUT_MS = 180_000;
 
 let daemon: Libvirtd | undefined;
@@ -182,21 +190,37 @@ beforeAll(async () => {
   image = await guest();
   initrd = await acpiInitrd(image);
   daemon = await Libvirtd.start();
-  // Installed as on a host (the package, not this checkout, runs under
-  // libvirt): qemu-system-<target>-sandboxed links to the installed launcher,
-  // and the link's name selects qemu-system-<target>. The prefix is inside
-  // the daemon's directory, which stop() removes.
-  const prefix = join(daemon.dir, 'prefix');
-  const inst = await execa('sh', [join(repoRoot(), 'scripts', 'install'), '--prefix', prefix], {
-    reject: false,
-  });
-  if (inst.exitCode !== 0) {
-    throw new Error(`scripts/install --prefix ${prefix} failed (${inst.exitCode}): ${inst.stderr}`);
+  const given = process.env[EMULATOR_ENV];
+  if (given) {
+    // An installed package's link, e.g. the Debian package's
+    // /usr/bin/qemu-system-x86_64-sandboxed.
+    if (!/^\/.*\/qemu-system-x86_64-sandboxed$/.test(given) || !existsSync(given)) {
+      throw new Error(
+        `${EMULATOR_ENV}=${given}: expected an existing /.../qemu-system-x86_64-sandboxed`,
+      );
+    }
+    emulator = given;
+    installedLauncher = readlinkSync(given);
+    note(`# ls -l ${given}`, `${given} -> ${installedLauncher}`, '');
+  } else {
+    // Installed as on a host (the package, not this checkout, runs under
+    // libvirt): qemu-system-<target>-sandboxed links to the installed launcher,
+    // and the link's name selects qemu-system-<target>. The prefix is inside
+    // the daemon's directory, which stop() removes.
+    const prefix = join(daemon.dir, 'prefix');
+    const inst = await execa('sh', [join(repoRoot(), 'scripts', 'install'), '--prefix', prefix], {
+      reject: false,
+    });
+    if (inst.exitCode !== 0) {
+      throw new Error(
+        `scripts/install --prefix ${prefix} failed (${inst.exitCode}): ${inst.stderr}`,
+      );
+    }
+    installedLauncher = join(prefix, 'lib', 'qemu-sandboxed', 'launcher', 'qemu-sandboxed');
+    emulator = join(prefix, 'bin', 'qemu-system-x86_64-sandboxed');
+    note(`# scripts/install --prefix ${prefix}`, inst.stderr.trim(), '');
   }
-  installedLauncher = join(prefix, 'lib', 'qemu-sandboxed', 'launcher', 'qemu-sandboxed');
-  emulator = join(prefix, 'bin', 'qemu-system-x86_64-sandboxed');
   expect(readlinkSync(emulator)).toBe(installedLauncher);
-  note(`# scripts/install --prefix ${prefix}`, inst.stderr.trim(), '');
   const v = await virsh('version');
   note('', '# cat /etc/libvirt/qemu.conf', QEMU_CONF.trimEnd());
   expect(v.stdout).toMatch(/Running hypervisor: QEMU \d/);

@@ -81,6 +81,12 @@ seccomp_sandbox = 1
 stdio_handler = "logd"
 `;
 
+/** Added inside a Debian root, where libvirtd runs chrooted. */
+const ROOT_QEMU_CONF = `# In a chroot "/" is not a mount point: libvirt cannot give QEMU its private
+# /dev mount namespace (mount propagation of "/" fails with EINVAL).
+namespaces = [ ]
+`;
+
 const LIBVIRTD_CONF = `unix_sock_dir = "/run/libvirt"
 unix_sock_rw_perms = "0700"
 auth_unix_ro = "none"
@@ -280,7 +286,10 @@ export class Libvirtd {
     for (const [, sub] of MOUNTS) mkdirSync(join(dir, sub), { recursive: true });
     writeFileSync(join(dir, 'etc', 'libvirtd.conf'), LIBVIRTD_CONF);
     writeFileSync(join(dir, 'etc', 'virtlogd.conf'), VIRTLOGD_CONF);
-    writeFileSync(join(dir, 'etc', 'qemu.conf'), QEMU_CONF);
+    writeFileSync(
+      join(dir, 'etc', 'qemu.conf'),
+      opts.root === undefined ? QEMU_CONF : `${QEMU_CONF}${ROOT_QEMU_CONF}`,
+    );
     const created: string[] = [];
     // debian-root.sh run makes the mount points inside a root itself.
     for (const [host] of opts.root === undefined ? MOUNTS : []) {

@@ -112,7 +112,7 @@ describe.each<Suite>(['bookworm', 'trixie'])('Debian %s', (suite) => {
     }
     expect(readlinkSync(join(root, 'usr/bin/qemu-system-x86_64'))).toBe(LAUNCHER);
     expect(await shInRoot(root, 'dpkg-divert --truename /usr/bin/qemu-system-x86_64')).toBe(
-      '/usr/bin/qemu-system-x86_64.distrib\n',
+      '/usr/bin/qemu-system-x86_64.distrib',
     );
     // QEMU is the same file under its diverted name.
     const before = pristine.find((e) => e.startsWith('qemu-system-x86_64 '))?.split(' ')[1];

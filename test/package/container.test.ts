@@ -75,7 +75,7 @@ function podman(
       'private',
       'sh',
       '-c',
-      'u=/sys/fs/cgroup/unified; if [ -s "$u/cgroup.controllers" ]; then umount "$u"; fi; exec podman "$@"',
+      'u=/sys/fs/cgroup/unified; if grep -q . "$u/cgroup.controllers" 2>/dev/null; then umount "$u"; fi; exec podman "$@"',
       'sh',
       ...args,
     ],

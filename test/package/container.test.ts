@@ -190,9 +190,28 @@ afterAll(async () => {
   await podman(['rmi', '--force', IMAGE]);
 });
 
-test('the Dockerfile builds with podman: its own steps, scripts/install into /usr/local', () => {
-  expect(buildLog).toMatch(/install: installed \/usr\/local\/lib\/qemu-sandboxed/);
+test('the Dockerfile builds with podman; scripts/install put the launcher in /usr/local', async () => {
   expect(buildLog).toMatch(/COMMIT localhost\/qemu-sandboxed:package-test/);
+  // (Its output is not in the log when podman reused the cached layer.)
+  const ls = await podman([
+    'run',
+    '--rm',
+    ...ULIMITS(),
+    '--entrypoint',
+    'sh',
+    IMAGE,
+    '-c',
+    'ls /usr/local/bin; cat /usr/local/lib/qemu-sandboxed/install-manifest',
+  ]);
+  expect(ls.stdout.split('\n')).toEqual(
+    expect.arrayContaining([
+      'qemu-sandboxed',
+      'qemu-sandbox',
+      'qemu-system-x86_64-sandboxed',
+      'link /usr/local/bin/qemu-sandboxed',
+      'tree /usr/local/lib/qemu-sandboxed',
+    ]),
+  );
 });
 
 test("the image runs the guest under libvirt's full policy as its non-root user, QEMU exec'd in place", async () => {

@@ -137,17 +137,20 @@ async function ensureBaseImage(): Promise<string> {
     }
     cpSync(headers, join(local, 'include', 'node'), { recursive: true });
     rmSync(join(root, '.qemu-sandboxed-root'), { force: true });
-    const tar = execa('tar', ['-C', root, '-c', '.']);
-    const imp = execa(
-      'podman',
-      ['import', '--change', 'CMD ["node"]', '--change', `LABEL ${BASE_LABEL}=${key}`, '-', name],
+    // A pipe in the shell: the root's tar stream never passes through this process.
+    const imp = await execa(
+      'sh',
+      [
+        '-c',
+        'set -e; tar -C "$1" -c . | podman import --change "CMD [\\"node\\"]" --change "LABEL $2" - "$3"',
+        'sh',
+        root,
+        `${BASE_LABEL}=${key}`,
+        name,
+      ],
       { reject: false },
     );
-    if (tar.stdout && imp.stdin) tar.stdout.pipe(imp.stdin);
-    const [t, i] = await Promise.all([tar, imp]);
-    if (t.exitCode !== 0 || i.exitCode !== 0) {
-      throw new Error(`podman import of the base failed: ${t.stderr} ${i.stderr}`);
-    }
+    if (imp.exitCode !== 0) throw new Error(`podman import of the base failed: ${imp.stderr}`);
     return `${name} (stand-in, imported now)`;
   } finally {
     rmSync(root, { recursive: true, force: true });

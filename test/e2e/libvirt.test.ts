@@ -382,6 +382,11 @@ describe('a domain with the launcher as <emulator>', () => {
     // Chosen by the name libvirt invoked: qemu-system-x86_64-sandboxed.
     expect(rec.binarySource).toBe('invoked-name');
     expect(String(rec.policy)).toMatch(/spawn=deny/);
+    // libvirt's -name guest=DOMAIN,... names the VM (the key of the config's "vms");
+    // its -sandbox string set the groups.
+    expect(rec.vm).toBe(DOMAIN);
+    expect(rec.policySources).toMatchObject({ enable: '-sandbox', spawn: '-sandbox' });
+    expect(rec.tightened).toBeNull();
     expect(rec.filterLength).toEqual(expect.any(Number));
     expect(Number(rec.filterLength)).toBeGreaterThan(0);
     note(

@@ -5,7 +5,7 @@
  */
 import { actionName } from '../../bpf';
 import { killClassValue } from '../../compiler';
-import { activeRules } from '../../policy';
+import { activeRules, policyToString, type Tightening } from '../../policy';
 import type { ActiveRule } from '../../policy/types';
 import type { CliContext } from '../context';
 import { toJson, wrapWords } from '../context';
@@ -13,7 +13,10 @@ import { readArch, readPolicy } from '../policy-input';
 import { actionLabel, actionWords, conditionWords, killClassWords } from '../words';
 
 export interface ExplainOptions {
-  readonly policy: string;
+  /** One -sandbox string; undefined: a launch without -sandbox. */
+  readonly policy?: string;
+  /** The VM's name (QEMU's -name guest=): its `vms` entry in the site config applies. */
+  readonly vm?: string;
   readonly arch?: string;
   readonly json: boolean;
 }
@@ -21,6 +24,17 @@ export interface ExplainOptions {
 export interface ExplainJson {
   readonly policy: string;
   readonly base: string;
+  /** The VM asked about, and its `vms` entry (null when it has none). */
+  readonly vm: { readonly name: string; readonly policy: string | null } | null;
+  /** The site minimum, and what it raised in this policy. */
+  readonly minimum: {
+    readonly policy: string;
+    readonly origin: string;
+    readonly requested: string;
+    readonly tightened: readonly Tightening[];
+  } | null;
+  /** Where each key's value came from. */
+  readonly origins: Readonly<Record<string, string>>;
   readonly enabled: boolean;
   readonly abi: string;
   readonly host: string;
@@ -55,10 +69,21 @@ function noNewPrivs(elevate: string): ExplainJson['noNewPrivs'] {
 
 export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
   const arch = readArch(opts.arch);
-  const p = readPolicy(opts.policy, ctx.env);
+  const p = readPolicy(opts.policy ?? '', ctx.env, opts.vm);
+  const lp = p.launch;
   const base = {
     policy: p.canonical,
     base: p.base,
+    vm: lp.vm === null ? null : { name: lp.vm, policy: lp.vmPolicy },
+    minimum: lp.minimum
+      ? {
+          policy: lp.minimum.value,
+          origin: lp.minimum.origin,
+          requested: policyToString(lp.requested, { full: true }),
+          tightened: lp.tightened,
+        }
+      : null,
+    origins: lp.origins as Record<string, string>,
     abi: arch.abi.name,
     host: arch.host.native.name,
     warnings: p.warnings,
@@ -122,16 +147,41 @@ export function runExplain(ctx: CliContext, opts: ExplainOptions): void {
     ctx.stdout.write(toJson(e));
     return;
   }
+  ctx.stdout.write(explainText(e, opts));
+}
+
+/** Where the policy came from: the site default, the VM's entry, the command line, the minimum. */
+function originLines(e: ExplainJson, opts: ExplainOptions): string[] {
   const out: string[] = [];
-  out.push(
-    `policy ${e.policy}${opts.policy === e.policy ? '' : `  (from '${opts.policy}' merged onto '${e.base}')`}`,
-  );
+  const layers = [`site default '${e.base}'`];
+  if (e.vm && e.vm.policy !== null) layers.push(`vms.${e.vm.name} '${e.vm.policy}'`);
+  if (opts.policy !== undefined) layers.push(`-sandbox '${opts.policy}'`);
+  out.push(`policy ${e.policy}${opts.policy === e.policy ? '' : `  (${layers.join(' < ')})`}`);
+  if (e.vm) {
+    out.push(
+      `vm     ${e.vm.name}: ${e.vm.policy === null ? 'no entry in "vms", the site default applies' : `vms entry '${e.vm.policy}'`}`,
+    );
+  }
+  if (e.minimum) {
+    const m = e.minimum;
+    out.push(
+      `minimum ${m.policy} (${m.origin}): ${
+        m.tightened.length === 0
+          ? 'nothing to raise'
+          : `raised ${m.tightened.map((t) => `${t.key} ${t.from} -> ${t.to} (${t.source})`).join(', ')}`
+      }`,
+    );
+  }
+  return out;
+}
+
+export function explainText(e: ExplainJson, opts: ExplainOptions): string {
+  const out = originLines(e, opts);
   out.push(`abi    ${e.abi === e.host ? e.abi : `${e.abi} (a foreign ABI of ${e.host})`}`);
   for (const w of e.warnings) out.push(`warning: ${w}`);
   if (!e.enabled) {
     out.push('', 'The sandbox is off: QEMU runs with no filter and no-new-privs untouched.');
-    ctx.stdout.write(`${out.join('\n')}\n`);
-    return;
+    return `${out.join('\n')}\n`;
   }
   if (e.abi !== e.host) {
     out.push(
@@ -170,5 +220,5 @@ export function runExplain(ctx: CliContext, opts: ExplainOptions): void {
       ? 'yes: execve/execveat go to USER_NOTIF; the launcher lets its own exec of QEMU through, then closes the listener and later execs fail with ENOSYS'
       : 'no'
   }\n`;
-  ctx.stdout.write(text);
+  return text;
 }

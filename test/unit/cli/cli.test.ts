@@ -89,7 +89,7 @@ describe('bad input exits 1 with exactly one line', () => {
     const r = await run(['explain', 'on'], { env: { QEMU_SANDBOXED_CONFIG: bad } });
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd()).toBe(
-      `qemu-sandbox: config ${bad}: unknown key "sandbx" (known: sandbox, binary)`,
+      `qemu-sandbox: config ${bad}: unknown key "sandbx" (known: sandbox, vms, minimum, binary)`,
     );
   });
 });
@@ -218,6 +218,20 @@ describe('explain', () => {
       object: {
         policy: 'string',
         base: 'string',
+        vm: nullable({ object: { name: 'string', policy: nullable('string') } }),
+        minimum: nullable({
+          object: {
+            policy: 'string',
+            origin: 'string',
+            requested: 'string',
+            tightened: {
+              arrayOf: {
+                object: { key: 'string', from: 'string', to: 'string', source: 'string' },
+              },
+            },
+          },
+        }),
+        origins: { record: 'string' },
         enabled: 'boolean',
         abi: 'string',
         host: 'string',
@@ -254,9 +268,96 @@ describe('explain', () => {
     expect(schemaErrors(e, schema)).toEqual([]);
     expect(e).toMatchObject({
       policy: `${FULL},network=allow,action=kill,preflight=enforce`,
+      vm: null,
+      minimum: null,
+      origins: { enable: '-sandbox', spawn: '-sandbox', network: 'built-in default' },
       execGate: true,
       noNewPrivs: { when: 'always' },
     });
+  });
+});
+
+describe('explain: the site default, the per-VM entry and the minimum', () => {
+  const site = (name: string, config: Record<string, unknown>): NodeJS.ProcessEnv => {
+    const p = join(tmp, name);
+    writeFileSync(p, JSON.stringify(config));
+    return { QEMU_SANDBOXED_CONFIG: p };
+  };
+  const config = {
+    sandbox: 'on,action=log',
+    vms: { web1: 'spawn=deny,network=deny' },
+    minimum: 'on,action=errno',
+  };
+
+  test('--vm NAME without POLICY: what that VM gets with no -sandbox', async () => {
+    const env = site('vm.json', config);
+    const r = await run(['explain', '--vm', 'web1'], { env });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe(
+      "policy on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=errno,preflight=enforce  (site default 'on,action=log' < vms.web1 'spawn=deny,network=deny')",
+    );
+    expect(lines[1]).toBe("vm     web1: vms entry 'spawn=deny,network=deny'");
+    expect(lines[2]).toBe(
+      `minimum on,action=errno (minimum in ${env.QEMU_SANDBOXED_CONFIG}): raised action log -> errno (sandbox in ${env.QEMU_SANDBOXED_CONFIG})`,
+    );
+    expect(r.stdout).toMatch(/^notify \(2\): .*exec gate/m);
+  });
+
+  test('the command line wins over the VM entry; the minimum over both', async () => {
+    const env = site('vm2.json', config);
+    const e = json(await run(['explain', 'off', '--vm', 'web1', '--json'], { env })) as {
+      policy: string;
+      enabled: boolean;
+      vm: unknown;
+      minimum: { requested: string; tightened: unknown[] };
+      origins: Record<string, string>;
+    };
+    expect(e.enabled).toBe(true);
+    expect(e.vm).toEqual({ name: 'web1', policy: 'spawn=deny,network=deny' });
+    expect(e.minimum.requested).toBe('off');
+    expect(e.minimum.tightened).toEqual([
+      { key: 'enable', from: 'off', to: 'on', source: '-sandbox' },
+      {
+        key: 'action',
+        from: 'log',
+        to: 'errno',
+        source: `sandbox in ${env.QEMU_SANDBOXED_CONFIG}`,
+      },
+    ]);
+    // off came back on with the keys merged before it (the VM entry's included).
+    expect(e.policy).toBe(
+      'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=errno,preflight=enforce',
+    );
+    expect(e.origins).toMatchObject({
+      enable: `minimum in ${env.QEMU_SANDBOXED_CONFIG}`,
+      spawn: `vms.web1 in ${env.QEMU_SANDBOXED_CONFIG}`,
+    });
+  });
+
+  test('a VM without an entry is named, and gets the site default', async () => {
+    const env = site('vm3.json', config);
+    const r = await run(['explain', '--vm', 'other'], { env });
+    expect(r.stdout.split('\n')[1]).toBe(
+      'vm     other: no entry in "vms", the site default applies',
+    );
+  });
+
+  test('a site default without on/off is on; the minimum says when it raised nothing', async () => {
+    const env = site('implied.json', { sandbox: 'spawn=deny', minimum: 'on' });
+    const r = await run(['explain'], { env });
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual([
+      "policy on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=allow,action=kill,preflight=enforce  (site default 'spawn=deny')",
+      `minimum on (minimum in ${env.QEMU_SANDBOXED_CONFIG}): nothing to raise`,
+    ]);
+  });
+
+  test('compile loads what the launcher would: the minimum applies there too', async () => {
+    const env = site('compile.json', { minimum: 'on,spawn=deny' });
+    const floored = json(await run(['compile', 'off', '--json'], { env })) as { policy: string };
+    expect(floored.policy).toBe(
+      'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=allow,action=kill,preflight=enforce',
+    );
   });
 });
 

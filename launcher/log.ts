@@ -116,7 +116,9 @@ export function humanLine(r: LaunchRecord): string {
   }
   parts.push(`nnp=${r.noNewPrivs ? 'on' : 'off'}`);
   if (r.execGate) parts.push('exec-gate');
-  if (r.landlock?.startsWith('scoped')) parts.push('landlock');
+  if (r.landlock !== undefined && !r.landlock.startsWith('none')) {
+    parts.push(r.landlock.includes('files:') ? 'landlock+files' : 'landlock');
+  }
   if (r.qemuSandbox) parts.push(`+ QEMU ${r.qemuSandbox}`);
   parts.push(`-> ${r.binary} (${r.elapsedMs.toFixed(1)} ms)`);
   return parts.join(' ');

@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { readPrecompiled } from '../src/compiler/precompiled';
 import type { CompiledFilter } from '../src/compiler/types';
 import { CONFIG_ENV, ConfigError, loadConfig } from '../src/policy/config';
+import { ExtraFilesError } from '../src/policy/extra-files';
 import { extractSandbox, parseQemuArgs, vmNameOf } from '../src/policy/qemu-args';
 import { SandboxOptionError, policyToString } from '../src/policy/sandbox-option';
 import {
@@ -43,7 +44,7 @@ import { checkKernelSupport } from './kernel';
 import { landlockRecord, planLandlock, type LandlockPlan } from '../src/policy/landlock-plan';
 import { createLog, type LauncherLog } from './log';
 import { planNoNewPrivs } from './no-new-privs';
-import { preflight, preflightReport } from './preflight';
+import { filesFindings, preflight, preflightReport, type PreflightFinding } from './preflight';
 import { cacheDir, planDelegation, qemuSupportsSandbox } from './delegation';
 import { restoreDescriptors, restoreLimits, restoreSignals } from './restore';
 import { cmdlineArgs, parseTrampolineArgs } from './state';
@@ -54,6 +55,7 @@ type Native = typeof import('../src/native');
 type Arch = typeof import('../src/arch');
 type Gate = typeof import('../src/native/gate');
 type Landlock = typeof import('../src/native/landlock');
+type Files = typeof import('./files');
 
 /** How long the gate waits for our execve's notification. */
 const GATE_TIMEOUT_MS = 10_000;
@@ -207,16 +209,51 @@ function run(log: { current?: LauncherLog }): void {
         );
     }
   }
-  const findings = preflight(qemuArgs, policy, {
-    noNewPrivs: nnp.inEffect,
-    sandboxOnCommandLine,
-    raisedByMinimum: new Set(launch.tightened.map((t) => t.key)),
-    // Only spawn=deny cares whether the binary is a script (one read of its first bytes).
-    binary:
-      binaryFd !== undefined
-        ? { path: binary.path, interpreter: scriptInterpreterOf(binaryFd) }
-        : undefined,
-  });
+  // files=deny: the Landlock path rules for this command line (launcher/files.ts),
+  // decided now, with the refusals preflight reports.
+  let fileRules: Parameters<typeof planLandlock>[2] = [];
+  let fileRefusals: PreflightFinding[] = [];
+  let filePreparation: () => void = () => undefined;
+  if (policy.enable && policy.files === 'deny') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const files = require('./files') as Files;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { hostFileFacts } = require('./file-facts') as typeof import('./file-facts');
+    let extras;
+    try {
+      extras = files.extraFiles(config, env);
+    } catch (e) {
+      if (e instanceof ExtraFilesError) throw new LaunchError(e.message, EXIT.usage);
+      throw e;
+    }
+    const plan = files.planFiles(qemuArgs, {
+      cwd: process.cwd(),
+      env,
+      binary: binary.path,
+      pid: process.pid,
+      extras,
+      facts: hostFileFacts(),
+    });
+    fileRules = plan.rules;
+    fileRefusals = filesFindings(plan.refusals);
+    filePreparation = () => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./file-facts') as typeof import('./file-facts')).prepareFiles(plan.prepare);
+    };
+  }
+  const findings = [
+    ...preflight(qemuArgs, policy, {
+      noNewPrivs: nnp.inEffect,
+      sandboxOnCommandLine,
+      raisedByMinimum: new Set(launch.tightened.map((t) => t.key)),
+      // Only spawn=deny cares whether the binary is a script (one read of its first bytes).
+      binary:
+        binaryFd !== undefined
+          ? { path: binary.path, interpreter: scriptInterpreterOf(binaryFd) }
+          : undefined,
+    }),
+    ...fileRefusals,
+  ];
   if (findings.length > 0) {
     const lines = preflightReport(findings, policy.preflight);
     for (const l of lines) stderrLine(l);
@@ -258,16 +295,15 @@ function run(log: { current?: LauncherLog }): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const landlockNative = (): Landlock => require('../src/native/landlock') as Landlock;
   const hostSyscalls = abiName === null ? undefined : (cached?.host ?? arch().getAbi(abiName));
-  const landlockNumbers = hostSyscalls && {
-    createRuleset: hostSyscalls.syscalls.get('landlock_create_ruleset') ?? -1,
-    restrictSelf: hostSyscalls.syscalls.get('landlock_restrict_self') ?? -1,
-  };
+  const landlockNumbers = hostSyscalls && landlockNative().landlockNumbers(hostSyscalls.syscalls);
   const landlock: LandlockPlan = planLandlock(
     policy,
-    landlockNumbers && landlockNumbers.createRuleset >= 0
-      ? landlockNative().landlockSupport(landlockNumbers)
-      : { abi: 0, reason: 'no Landlock syscalls on this ABI' },
+    policy.enable ? landlockNative().landlockSupport(landlockNumbers) : { abi: 0 },
+    fileRules,
   );
+  if (!landlock.apply && landlock.missing) {
+    throw new LaunchError(`${landlock.reason}; QEMU was not started`, EXIT.unavailable);
+  }
   marks.compile = ms();
 
   const args = [
@@ -348,12 +384,31 @@ function run(log: { current?: LauncherLog }): void {
   // what QEMU inherits. Under the gate the exec runs on a threadpool thread
   // that does not exist yet (libuv starts it at the gate), so it is created
   // inside the domain; the gate refuses a thread that existed before.
+  // Everything the rest of the launch loads is loaded now: under files=deny
+  // the domain may not let this process read its own modules any more.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const gate = armGate ? (require('../src/native/gate') as Gate) : undefined;
   let threadsBeforeDomain: ReadonlySet<number> | undefined;
   if (landlock.apply && landlockNumbers) {
     try {
-      landlockNative().restrictSelf(landlockNumbers, landlock, landlock.flags);
+      // The files QEMU would create, made now so that the rules can name them.
+      filePreparation();
     } catch (e) {
-      const why = e instanceof native.NativeError ? e.code : (e as Error).message;
+      throw new LaunchError(
+        `files=deny: preparing QEMU's files failed: ${(e as Error).message}; QEMU was not started`,
+        EXIT.software,
+      );
+    }
+    try {
+      landlockNative().restrictSelf(landlockNumbers, landlock, landlock.flags, landlock.rules);
+    } catch (e) {
+      const native2 = landlockNative();
+      const why =
+        e instanceof native2.LandlockRuleError
+          ? `${e.path}: ${e.call} ${e.code}`
+          : e instanceof native.NativeError
+            ? e.code
+            : (e as Error).message;
       throw new LaunchError(
         `entering the Landlock domain failed: ${why}; QEMU was not started`,
         EXIT.software,
@@ -362,7 +417,7 @@ function run(log: { current?: LauncherLog }): void {
     threadsBeforeDomain = new Set(readdirSync('/proc/self/task').map(Number));
   }
 
-  if (!armGate || abiName === null) {
+  if (!armGate || abiName === null || gate === undefined) {
     const errno = exec.run();
     // Still here: execve failed. Nothing ran; the filter dies with us.
     throw execFailed(binary.path, errno);
@@ -371,9 +426,7 @@ function run(log: { current?: LauncherLog }): void {
   const abi = hostSyscalls ?? arch().getAbi(abiName);
   const nr = abi.syscalls.get(exec.syscall);
   if (nr === undefined) throw new LaunchError(`no ${exec.syscall} on ${abiName}`, EXIT.software);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { execThroughGate } = require('../src/native/gate') as Gate;
-  const outcome = execThroughGate(
+  const outcome = gate.execThroughGate(
     exec,
     listener,
     {

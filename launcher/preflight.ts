@@ -9,9 +9,10 @@
  * (the launcher decides; this module only finds and formats).
  */
 import * as fs from 'fs';
-import { parseKeyValueList, parseQemuArgs } from '../src/policy/qemu-args';
-import type { KeyValue } from '../src/policy/qemu-args';
+import { parseQemuArgs } from '../src/policy/qemu-args';
+import { Opts } from './opts';
 import type { GroupName, SandboxPolicy } from '../src/policy/types';
+import type { FilesRefusal } from './files-common';
 
 export interface PreflightContext {
   /** Whether the launcher will set no-new-privileges (setuid helpers then fail). */
@@ -39,51 +40,17 @@ export interface PreflightContext {
 export interface PreflightFinding {
   /** The argument as written (option and value), e.g. "-netdev bridge,id=n0". */
   readonly arg: string;
-  /** The filter group that breaks it, or no-new-privs (not a group: a process flag). */
-  readonly group: GroupName | 'no-new-privs';
+  /**
+   * The filter group that breaks it, no-new-privs (not a group: a process
+   * flag), or files (files=deny's Landlock ruleset, not a seccomp group).
+   */
+  readonly group: GroupName | 'no-new-privs' | 'files';
   /** The setting at fault, e.g. "spawn=deny", "network=deny", "no-new-privileges". */
   readonly setting: string;
   /** One line: what would break, and when. */
   readonly message: string;
   /** One line: how to make the command line and the policy agree. */
   readonly fix: string;
-}
-
-/**
- * An option value as a key -> value map (the last occurrence wins, as with
- * qemu_opt_get), read with src/policy's QemuOpts/JSON parser. JSON objects
- * appear as dotted keys (server.type), booleans as on/off.
- */
-class OptValue {
-  private readonly map = new Map<string, string>();
-
-  constructor(value: string, impliedKey?: string) {
-    let items: KeyValue[];
-    try {
-      items = parseKeyValueList(value, impliedKey);
-    } catch {
-      // Malformed JSON: QEMU refuses the option itself; nothing runs to break.
-      items = [];
-    }
-    for (const { key, value: v } of items) this.map.set(key, v);
-  }
-
-  get(key: string): string | undefined {
-    return this.map.get(key);
-  }
-
-  has(key: string): boolean {
-    return this.map.has(key);
-  }
-
-  keys(): string[] {
-    return [...this.map.keys()];
-  }
-
-  isOn(key: string): boolean {
-    const v = this.map.get(key);
-    return v !== undefined && ['on', 'yes', 'true', 'y'].includes(v.toLowerCase());
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -143,7 +110,7 @@ type Add = (f: Omit<PreflightFinding, 'arg'>) => void;
 /** Where a block filename opens an IP connection, say which protocol; else undefined. */
 function networkBlockFilename(filename: string): string | undefined {
   const f = filename.trim();
-  if (/^json:/i.test(f)) return networkBlockOptions(new OptValue(f.slice(5)));
+  if (/^json:/i.test(f)) return networkBlockOptions(new Opts(f.slice(5)));
   const m = NET_BLOCK_URL.exec(f);
   if (!m) return undefined;
   // nbd:unix:/path is the legacy unix form; nbd+unix:// and gluster+unix:// are excluded by the regex.
@@ -152,7 +119,7 @@ function networkBlockFilename(filename: string): string | undefined {
 }
 
 /** Looks at driver keys (driver, file.driver, file.file.driver...) and filenames in a flat map. */
-function networkBlockOptions(opts: OptValue): string | undefined {
+function networkBlockOptions(opts: Opts): string | undefined {
   const get = (k: string): string | undefined => opts.get(k);
   for (const key of opts.keys()) {
     const value = get(key) ?? '';
@@ -177,7 +144,7 @@ function networkBlockOptions(opts: OptValue): string | undefined {
 
 function checkNetClient(
   kind: string,
-  o: OptValue,
+  o: Opts,
   p: SandboxPolicy,
   ctx: PreflightContext,
   add: Add,
@@ -332,7 +299,7 @@ function checkChardevString(value: string, add: Add): void {
 
 function checkVnc(value: string, add: Add): void {
   if (value.trim().toLowerCase() === 'none') return;
-  const o = new OptValue(value, 'vnc');
+  const o = new Opts(value, 'vnc');
   const display = o.get('vnc') ?? '';
   const websocket = o.get('websocket');
   const tcpWebsocket = websocket !== undefined && !['off', 'no', 'false'].includes(websocket);
@@ -357,7 +324,7 @@ export function isLibvirtCapabilityProbe(qemuArgs: readonly string[]): boolean {
   const seen = new Set<string>();
   for (const a of parseQemuArgs(qemuArgs)) {
     if (a.name === 'machine' || a.name === 'M') {
-      if (new OptValue(a.value ?? '', 'type').get('type') === 'none') seen.add('machine none');
+      if (new Opts(a.value ?? '', 'type').get('type') === 'none') seen.add('machine none');
     } else seen.add(a.name);
   }
   return ['machine none', 'S', 'qmp', 'daemonize'].every((n) => seen.has(n));
@@ -427,7 +394,7 @@ export function preflight(
         break;
       case 'runas':
       case 'run-with': {
-        const o = arg.name === 'runas' ? undefined : new OptValue(value);
+        const o = arg.name === 'runas' ? undefined : new Opts(value);
         if (elevDenied && (o === undefined || o.has('user'))) {
           add({
             group: 'elevateprivileges',
@@ -462,14 +429,14 @@ export function preflight(
       case 'nic':
       case 'net':
         netConfigured = true;
-        checkNetClient(`-${arg.name}`, new OptValue(value, 'type'), policy, ctx, add);
+        checkNetClient(`-${arg.name}`, new Opts(value, 'type'), policy, ctx, add);
         break;
       case 'nodefaults':
         netConfigured = true;
         break;
       case 'chardev': {
         if (!netDenied) break;
-        const o = new OptValue(value, 'backend');
+        const o = new Opts(value, 'backend');
         const backend = (o.get('backend') ?? '').toLowerCase();
         const tcpSocket =
           backend === 'socket' &&
@@ -523,7 +490,7 @@ export function preflight(
         break;
       }
       case 'spice': {
-        const o = new OptValue(value);
+        const o = new Opts(value);
         if (netDenied && !o.isOn('unix') && (o.has('port') || o.has('tls-port'))) {
           add({
             group: 'network',
@@ -540,12 +507,12 @@ export function preflight(
       case 'drive':
       case 'blockdev': {
         if (!netDenied) break;
-        const proto = networkBlockOptions(new OptValue(value));
+        const proto = networkBlockOptions(new Opts(value));
         if (proto) addBlock(proto, add);
         break;
       }
       case 'object': {
-        const o = new OptValue(value, 'qom-type');
+        const o = new Opts(value, 'qom-type');
         if (netDenied && o.get('qom-type') === 'input-barrier') {
           add({
             group: 'network',
@@ -591,6 +558,17 @@ export function preflight(
   return findings;
 }
 
+/** files=deny's refusals (launcher/files.ts) as preflight findings. */
+export function filesFindings(refusals: readonly FilesRefusal[]): PreflightFinding[] {
+  return refusals.map((r) => ({
+    arg: r.arg,
+    group: 'files' as const,
+    setting: 'files=deny',
+    message: r.message,
+    fix: r.fix,
+  }));
+}
+
 function addBlock(proto: string, add: Add): void {
   add({
     group: 'network',
@@ -605,7 +583,7 @@ function checkIncoming(value: string, p: SandboxPolicy, add: Add): void {
   const v = value.trim();
   if (v.startsWith('{')) {
     // QEMU 9.x accepts a MigrationChannel in JSON.
-    const o = new OptValue(v);
+    const o = new Opts(v);
     const t = o.get('addr.transport') ?? '';
     transport = t === 'socket' ? (o.get('addr.type') ?? '') : t;
     if (transport === 'inet') transport = 'tcp';

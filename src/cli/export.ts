@@ -15,7 +15,14 @@
  */
 import type { AbiName, HostAbi } from '../arch/types';
 import type { ActiveRule, ArgCondition, ResolvedAction, SandboxPolicy } from '../policy/types';
-import { addressFamilyName, argName, cloneFlagNamesOf, conditionWords, valueWords } from './words';
+import {
+  addressFamilyName,
+  argName,
+  cloneFlagNamesOf,
+  conditionWords,
+  filesNotExpressible,
+  valueWords,
+} from './words';
 
 /** libseccomp's names for our ABIs (SCMP_ARCH_*). */
 export const OCI_ARCH: Readonly<Record<AbiName, string>> = {
@@ -268,6 +275,7 @@ export function toOci(input: ExportInput): OciSeccomp {
       'no-new-privs: set "process.noNewPrivileges": true in the OCI config (elevateprivileges)',
     );
   }
+  if (input.policy.files === 'deny') notes.push(filesNotExpressible('OCI'));
   notes.push(
     'a runtime whose libseccomp predates a syscall skips that name (libseccomp 2.5.4 lacks open_tree_attr): ' +
       'check with scmp_sys_resolver NAME',
@@ -372,6 +380,7 @@ export function toSystemd(input: ExportInput): SystemdExport {
   // systemd.exec(5): `~name:ERRNO` came with systemd 236 (systemd PR #7178); SystemCallLog= with 247.
   if (errnoNames.length)
     notes.push('per-syscall errnos use the name:ERRNO syntax (systemd >= 236)');
+  if (policy.files === 'deny') notes.push(filesNotExpressible('systemd'));
   // systemd resolves names with its own libseccomp and skips unknown ones with a warning: found
   // with systemd-analyze verify on Debian 12 (systemd 252, libseccomp 2.5.4).
   notes.push(

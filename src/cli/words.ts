@@ -178,3 +178,43 @@ export function actionLabel(a: ResolvedAction): string {
       return a.type;
   }
 }
+
+/**
+ * files=deny, for `groups`, `explain`, `compile` and `export`: not a seccomp
+ * group but a Landlock ruleset the launcher builds for each command line
+ * (launcher/files.ts), so these are words, not rules.
+ */
+export const FILES_SWITCH = {
+  name: 'files',
+  enabledBy: 'on with files=deny (Landlock, not seccomp: no syscall is denied)',
+  description:
+    'files=deny: QEMU may open only what its command line names, with the access each use needs, ' +
+    'plus what every program reads; everything else fails with EACCES. A Landlock ruleset the launcher ' +
+    'builds for each launch (Linux 6.2+, Landlock ABI 3; older kernels refuse to start). ' +
+    '`qemu-sandbox doctor -- ARGS` shows the rules for a command line.',
+  allows: [
+    'read and execute /usr and /lib*; read /etc except secret stores (shadow, ssh, ssl/private, libvirt...), /proc and /sys (nothing under them writable)',
+    '/dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom, /dev/ptmx; /dev/pts with a pty chardev',
+    'disk images read-write; read-only with readonly=on, snapshot=on, media=cdrom and for backing files; snapshot=on also $TMPDIR or /var/tmp',
+    'kernel, initrd, dtb, firmware, option ROMs, -readconfig files, secrets, TLS directories: read-only',
+    'pidfile, -D log, chardev output files: that one file (the launcher makes it first); listening unix sockets: make-sock in their directory',
+    '9p shares, memory-backend-file, /dev/net/tun for a tap QEMU opens, vhost, /dev/kvm with KVM, VFIO: what the configuration needs',
+    'extra paths: "files" in the site config, QEMU_SANDBOXED_FILES=ro:/path;rw:/path',
+  ],
+  refuses: [
+    'a backing file or data file that only an image header names (name it on the command line, as libvirt does, or as an extra path)',
+    'what it cannot read: vmdk and parallels images, json: and protocol names in headers, unknown block drivers, -object types and options, -set, -chroot, GUI displays, user,smb=',
+  ],
+} as const;
+
+/** What an OCI runtime or systemd says instead of files=deny, in `export` notes. */
+export function filesNotExpressible(target: 'OCI' | 'systemd'): string {
+  const closest =
+    target === 'OCI'
+      ? "the container's own mounts (read-only root, only the VM's files bound in) and its AppArmor or SELinux label"
+      : "ReadOnlyPaths=, InaccessiblePaths=, TemporaryFileSystem= and BindPaths= for the VM's files";
+  return (
+    `files=deny: ${target} cannot express it (a Landlock ruleset the launcher builds from each QEMU command line); ` +
+    `closest: ${closest}; or run QEMU through qemu-sandboxed (${target === 'OCI' ? 'inside the container' : 'in ExecStart='}) for the ruleset`
+  );
+}

@@ -3,7 +3,8 @@ import type { SandboxPolicy } from './types';
 /**
  * Every policy the compiler tells apart: each value of the five QEMU keys and
  * of our network= and action= (2 x 3 x 2 x 2 x 2 x 4 = 192), sandbox on.
- * preflight= is left at enforce: it never changes the program. Used where all
+ * preflight= is left at enforce and files= at allow: they never change the
+ * program (files= is a Landlock ruleset, made per launch). Used where all
  * programs are made at once (the build's compile cache, the benchmark); the
  * tests keep an enumeration of their own, so a key forgotten here is caught.
  */
@@ -24,6 +25,7 @@ export function everyCompiledPolicy(): SandboxPolicy[] {
                 network,
                 action,
                 preflight: 'enforce',
+                files: 'allow',
               });
   return out;
 }

@@ -6,12 +6,15 @@
  *     "sandbox": "on,action=log",             the default policy string
  *     "vms": { "web1": "spawn=deny" },       per VM (QEMU's -name guest=)
  *     "minimum": "on,obsolete=deny",          a floor no command line lowers
- *     "binary": "/usr/bin/qemu-system-x86_64"
+ *     "binary": "/usr/bin/qemu-system-x86_64",
+ *     "files": { "/srv/vm-snapshots": "rw" }  extra paths for files=deny
  *   }
  *
  * The policy of a launch is sandbox < vms[NAME] < the command line's
  * -sandbox, then raised to the minimum (site-policy.ts). A policy string here
  * that says neither on nor off means `on` plus its keys.
+ *
+ * `files` lists extra paths for files=deny (extra-files.ts).
  *
  * Path: $QEMU_SANDBOXED_CONFIG, else /etc/qemu-sandboxed/config.json. A
  * missing file at the default path means "no config" (the common case); a
@@ -24,6 +27,7 @@
  * refused without being read (a FIFO would block, /dev/zero never ends).
  */
 import * as fs from 'fs';
+import { ExtraFilesError, parseExtraFilesConfig, type ExtraFile } from './extra-files';
 import { parseMinimum } from './minimum';
 import { SandboxOptionError, checkConfigString } from './sandbox-option';
 
@@ -41,11 +45,13 @@ export interface SiteConfig {
   readonly minimum?: string;
   /** The QEMU binary to run (path or name resolved on PATH by the launcher). */
   readonly binary?: string;
+  /** Extra paths for files=deny. */
+  readonly files?: readonly ExtraFile[];
   /** The file this came from; undefined when there was no config file. */
   readonly path?: string;
 }
 
-const KNOWN_KEYS = ['sandbox', 'vms', 'minimum', 'binary'];
+const KNOWN_KEYS = ['sandbox', 'vms', 'minimum', 'binary', 'files'];
 
 /** A config file that exists but cannot be used, or a named one that is missing. */
 export class ConfigError extends Error {
@@ -90,6 +96,7 @@ export function validateConfig(data: unknown, path: string): SiteConfig {
     vms?: Map<string, string>;
     minimum?: string;
     binary?: string;
+    files?: ExtraFile[];
     path: string;
   } = { path };
   if (obj.sandbox !== undefined) {
@@ -134,6 +141,14 @@ export function validateConfig(data: unknown, path: string): SiteConfig {
       throw new ConfigError(path, '"binary" must be a non-empty string (a path or a name on PATH)');
     }
     out.binary = obj.binary;
+  }
+  if (obj.files !== undefined) {
+    try {
+      out.files = parseExtraFilesConfig(obj.files, `files in ${path}`);
+    } catch (e) {
+      if (e instanceof ExtraFilesError) throw new ConfigError(path, e.message);
+      throw e;
+    }
   }
   return out;
 }

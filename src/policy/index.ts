@@ -17,7 +17,7 @@ export type {
 } from './types';
 export { CONDITION_OPS, GROUP_NAMES } from './types';
 export type { ConditionOp } from './types';
-export { comparedValue, conditionHolds } from './condition';
+export { comparedValue, conditionHolds, maskedMismatch } from './condition';
 export {
   DEFAULT_POLICY,
   DEFAULT_POLICY_STRING,
@@ -78,6 +78,13 @@ export type { SandboxMinimum, Tightening } from './minimum';
 export { configOrigin, resolveLaunchPolicy, tighteningWarning, vmPolicyOf } from './site-policy';
 export type { LaunchPolicy, LaunchPolicyInput } from './site-policy';
 export type { SiteConfig } from './config';
+export {
+  ExtraFilesError,
+  FILES_ENV,
+  parseExtraFilesConfig,
+  parseExtraFilesEnv,
+} from './extra-files';
+export type { ExtraAccess, ExtraFile } from './extra-files';
 export { GroupValidationError, readGroupsDir, validateGroupFile, validateGroupSet } from './groups';
 export {
   GROUP_SWITCHES,

@@ -7,7 +7,7 @@
  *
  * DESIGN DECISION, the strictness of each key (weakest first):
  *   enable             off < on
- *   obsolete, spawn, resourcecontrol, network
+ *   obsolete, spawn, resourcecontrol, network, files
  *                      allow < deny
  *   elevateprivileges  allow < deny < children. In QEMU (system/qemu-seccomp.c)
  *                      `children` is `deny` plus PR_SET_NO_NEW_PRIVS, a strict
@@ -47,6 +47,7 @@ export const STRICTNESS: Readonly<Record<SandboxKey, readonly string[]>> = {
   network: ['allow', 'deny'],
   action: ['log', 'errno', 'trap', 'kill'],
   preflight: ['warn', 'enforce'],
+  files: ['allow', 'deny'],
 };
 
 /** A parsed minimum: the string, where it came from, and the value of each key it names. */

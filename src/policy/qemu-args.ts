@@ -9,8 +9,9 @@
  * `-append -sandbox` the "-sandbox" is a kernel command line, not an option.
  * A value-taking option at the very end fails with "requires an argument".
  *
- * `-sandbox=VALUE` / `--sandbox=VALUE` are our extension (the issue allows the
- * value "joined with ="); every other argument goes to QEMU byte for byte.
+ * `-sandbox=VALUE` / `--sandbox=VALUE` are our extension (QEMU itself only
+ * takes the value as the next argument); every other argument goes to QEMU
+ * byte for byte.
  */
 import { SandboxOptionError, readOptValue, splitQemuOpts } from './sandbox-option';
 

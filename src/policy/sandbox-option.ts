@@ -46,7 +46,7 @@ import type { SandboxPolicy } from './types';
 /** The policy string used when neither the site config nor the command line sets one. */
 export const DEFAULT_POLICY_STRING = 'on';
 
-/** Every key -sandbox accepts: QEMU's five, then our three extensions. */
+/** Every key -sandbox accepts: QEMU's five, then our four extensions. */
 export const SANDBOX_KEYS = [
   'enable',
   'obsolete',
@@ -56,6 +56,7 @@ export const SANDBOX_KEYS = [
   'network',
   'action',
   'preflight',
+  'files',
 ] as const;
 export type SandboxKey = (typeof SANDBOX_KEYS)[number];
 
@@ -68,6 +69,7 @@ const VALUE_KEYS: ReadonlyArray<readonly [Exclude<SandboxKey, 'enable'>, readonl
   ['network', ['allow', 'deny']],
   ['action', ['kill', 'trap', 'errno', 'log']],
   ['preflight', ['enforce', 'warn']],
+  ['files', ['allow', 'deny']],
 ];
 
 /** The policy `on` means: QEMU's defaults (obsolete denied) plus our defaults. */
@@ -80,6 +82,7 @@ export const DEFAULT_POLICY: SandboxPolicy = Object.freeze({
   network: 'allow',
   action: 'kill',
   preflight: 'enforce',
+  files: 'allow',
 });
 
 /** `-sandbox off`. The other fields carry the defaults; nothing reads them. */
@@ -398,6 +401,7 @@ export function buildPolicy(
     network: get('network', DEFAULT_POLICY.network),
     action: get('action', DEFAULT_POLICY.action),
     preflight: get('preflight', DEFAULT_POLICY.preflight),
+    files: get('files', DEFAULT_POLICY.files),
   });
 }
 
@@ -442,6 +446,7 @@ export const POLICY_FIELDS = {
   network: 'network',
   action: 'action',
   preflight: 'preflight',
+  files: 'files',
 } as const satisfies Record<SandboxKey, keyof SandboxPolicy>;
 
 /** A policy's value for one key, in -sandbox words ("on"/"off" for enable). */
@@ -478,6 +483,7 @@ export function policyToString(policy: SandboxPolicy, opts: { full?: boolean } =
     ['network', policy.network, DEFAULT_POLICY.network],
     ['action', policy.action, DEFAULT_POLICY.action],
     ['preflight', policy.preflight, DEFAULT_POLICY.preflight],
+    ['files', policy.files, DEFAULT_POLICY.files],
   ];
   const parts = ['on'];
   for (const [key, value, dflt] of pairs) {

@@ -2,7 +2,7 @@ import type { AbiName } from '../arch/types';
 
 /**
  * A -sandbox policy, in QEMU's terms plus our extensions (network, action,
- * preflight). Produced by the grammar in src/policy, consumed by the compiler,
+ * preflight, files). Produced by the grammar in src/policy, consumed by the compiler,
  * the launcher and the CLI.
  */
 export interface SandboxPolicy {
@@ -18,6 +18,11 @@ export interface SandboxPolicy {
   readonly action: 'kill' | 'trap' | 'errno' | 'log';
   /** Extension: whether preflight refusals stop the launch or only warn. */
   readonly preflight: 'enforce' | 'warn';
+  /**
+   * Extension: `deny` confines QEMU to the files its command line names
+   * (a Landlock ruleset, launcher/files.ts). Not part of the seccomp program.
+   */
+  readonly files: 'allow' | 'deny';
 }
 
 /** The names of the groups in filters/ (one JSON file each). */

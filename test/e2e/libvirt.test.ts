@@ -454,8 +454,64 @@ describe('a domain with the launcher as <emulator>', () => {
     expect(
       pidAlive(boot.pid) && readFileSync(`/proc/${boot.pid}/cmdline`, 'utf8').includes(DOMAIN),
     ).toBe(false);
-    const tailLines = read(need().domainLog(DOMAIN)).trimEnd().split('\n').slice(-3);
+    // libvirtd's closing line reaches the domain log through virtlogd, which
+    // may write it after virsh already reports the state: wait for it (10 s).
+    const tail = (): string[] => read(need().domainLog(DOMAIN)).trimEnd().split('\n').slice(-3);
+    let tailLines = tail();
+    for (let i = 0; i < 100 && !/reason=destroyed/.test(tailLines.join('\n')); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      tailLines = tail();
+    }
     note(`# tail -n 3 /var/log/libvirt/qemu/${DOMAIN}.log`, ...tailLines);
     expect(tailLines.join('\n')).toMatch(/reason=destroyed/);
+  });
+
+  test('files=deny from the site config: the domain boots with only its own files, and stops', async () => {
+    if ((await need().virsh('domstate', DOMAIN)).stdout.trim() !== 'shut off') {
+      await need().virsh('destroy', DOMAIN);
+    }
+    const config = { sandbox: 'on,files=deny' };
+    need().setSandboxConfig(config);
+    note('', '# cat /etc/qemu-sandboxed/config.json', JSON.stringify(config));
+    let boot: { pid: number; ms: number };
+    try {
+      boot = await bootDomain(consoleLog);
+    } finally {
+      need().setSandboxConfig(undefined);
+    }
+    note(`# (guest up ${boot.ms} ms after virsh start, files=deny)`);
+    expect(read(consoleLog)).toContain('QS-CHECK cpu ok');
+    const records = launchRecords(read(need().domainLog(DOMAIN)));
+    const rec = records[records.length - 1];
+    expect(rec.pid).toBe(boot.pid);
+    // libvirt's string merged onto the site's default: its groups and files=deny.
+    expect(String(rec.policy)).toMatch(/(^|,)spawn=deny(,|$)/);
+    expect(String(rec.policy)).toMatch(/(^|,)files=deny(,|$)/);
+    expect(String(rec.landlock)).toMatch(/files: \d+ path rules/);
+    note(
+      '# (launch record of this boot) policy, landlock:',
+      String(rec.policy),
+      String(rec.landlock),
+    );
+    // QEMU itself is confined: the host's secrets are not readable, the monitor works.
+    const hmp = await virsh('qemu-monitor-command', '--hmp', DOMAIN, 'info status');
+    expect(hmp.stdout).toMatch(/VM status: running/);
+    const probe = await need().virsh(
+      'qemu-monitor-command',
+      DOMAIN,
+      JSON.stringify({
+        execute: 'blockdev-add',
+        arguments: {
+          driver: 'file',
+          filename: '/etc/shadow',
+          'node-name': 'shadow',
+          'read-only': true,
+        },
+      }),
+    );
+    note(`# ${probe.command}`, (probe.stdout + probe.stderr).trim());
+    expect(probe.stdout + probe.stderr).toMatch(/Permission denied/);
+    await virsh('destroy', DOMAIN);
+    expect(await waitState(/^shut off/, 30_000)).toBe('shut off (destroyed)');
   });
 });

@@ -361,6 +361,7 @@ export function allPolicies(): SandboxPolicy[] {
                 network,
                 action,
                 preflight: 'enforce',
+                files: 'allow',
               });
   return out;
 }
@@ -375,6 +376,7 @@ export const FULL_POLICY: SandboxPolicy = {
   network: 'allow',
   action: 'kill',
   preflight: 'enforce',
+  files: 'allow',
 };
 
 /** A short name for test titles, in -sandbox syntax. */

@@ -1,5 +1,5 @@
 /**
- * Bad input never starts QEMU (issue 4, "fail closed"): every malformed
+ * Bad input never starts QEMU (fail closed): every malformed
  * -sandbox form, a missing or non-executable binary, a missing or malformed
  * explicit config file, and the preflight refusals each give their one-line
  * message and a non-zero exit, and the probe standing in for QEMU never runs.

@@ -1,5 +1,5 @@
 /**
- * The logging contract (issue 4), with the real launcher and real processes:
+ * The logging contract, with the real launcher and real processes:
  * one record per launch on stderr, JSON when stderr is not a terminal (as in
  * libvirt's domain log), one short human line when it is; appended JSON in
  * QEMU_SANDBOXED_LOG=<file> instead of stderr; QEMU_SANDBOXED_LOG_LEVEL=silent

@@ -17,12 +17,14 @@ import {
   vmNameOf,
 } from '../../policy';
 import type { LaunchPolicy, SiteConfig, Tightening } from '../../policy';
-import { preflight, type PreflightFinding } from '../../../launcher/preflight';
+import { filesFindings, preflight, type PreflightFinding } from '../../../launcher/preflight';
+import { accessWords, extraFiles, planFiles } from '../../../launcher/files';
+import { hostFileFacts } from '../../../launcher/file-facts';
 import { checkKernelSupport } from '../../../launcher/kernel';
 import { planNoNewPrivs } from '../../../launcher/no-new-privs';
 import { compilePolicy } from '../../compiler';
-import { landlockSupport } from '../../native/landlock';
-import { landlockRecord, planLandlock } from '../../policy/landlock-plan';
+import { landlockNumbers, landlockSupport } from '../../native/landlock';
+import { FILES_ABI, landlockRecord, planLandlock } from '../../policy/landlock-plan';
 import { resolveQemuBinary } from '../qemu-binary';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
@@ -50,12 +52,26 @@ export interface QemuInfo {
   readonly error: string | null;
 }
 
+/** The kernel's Landlock ABI (0 when it has none, with why). */
+export interface LandlockInfo {
+  readonly abi: number;
+  readonly reason: string | null;
+}
+
+/** files=deny's plan for the command line: the rules as words, and the files made first. */
+export interface FilesInfo {
+  readonly rules: { path: string; access: string; why: string }[];
+  readonly prepare: { action: string; path: string }[];
+}
+
 export interface DoctorJson {
   readonly host: HostSupport & {
     readonly abi: string;
     readonly secondaryAbis: string[];
     /** The Landlock domain the launcher gives QEMU under -sandbox on, or why none. */
     readonly landlock: string;
+    /** The kernel's Landlock ABI (0 with why): files=deny needs ABI 3. */
+    readonly landlockAbi: LandlockInfo;
   };
   readonly config: {
     path: string | null;
@@ -84,6 +100,8 @@ export interface DoctorJson {
     mode: 'enforce' | 'warn';
     findings: PreflightFinding[];
     verdict: 'ok' | 'refused' | 'warnings';
+    /** files=deny: what the Landlock ruleset grants (null with files=allow). */
+    files: FilesInfo | null;
   } | null;
   readonly problems: string[];
 }
@@ -168,18 +186,12 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   const abiName = detectHostAbi();
   const host = getHostAbi(abiName);
   // The launcher's own decision (src/policy/landlock-plan.ts) on this kernel.
-  const landlockNumbers = {
-    createRuleset: host.native.syscalls.get('landlock_create_ruleset') ?? -1,
-    restrictSelf: host.native.syscalls.get('landlock_restrict_self') ?? -1,
+  const landlockKernel = landlockSupport(landlockNumbers(host.native.syscalls));
+  const landlock = landlockRecord(planLandlock({ enable: true }, landlockKernel));
+  const landlockAbi: LandlockInfo = {
+    abi: landlockKernel.abi,
+    reason: 'reason' in landlockKernel ? landlockKernel.reason : null,
   };
-  const landlock = landlockRecord(
-    planLandlock(
-      { enable: true },
-      landlockNumbers.createRuleset >= 0
-        ? landlockSupport(landlockNumbers)
-        : { abi: 0, reason: 'no Landlock syscalls on this ABI' },
-    ),
-  );
 
   if (!support.seccomp)
     problems.push('the kernel has no seccomp (CONFIG_SECCOMP): the launcher cannot filter');
@@ -237,7 +249,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
         vm: vmNameOf(extracted.qemuArgs),
       });
       const policy = launch.policy;
-      // The launcher's own decision (issue 4): set for elevateprivileges=deny|children and
+      // The launcher's own decision (launcher/no-new-privs.ts): set for elevateprivileges=deny|children and
       // whenever the kernel requires it, and in effect too when our caller already set it.
       const noNewPrivs = planNoNewPrivs(
         policy,
@@ -248,6 +260,32 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
         sandboxOnCommandLine: extracted.sandboxValues.length > 0,
         raisedByMinimum: new Set(launch.tightened.map((t) => t.key)),
       });
+      // files=deny: the launcher's own plan for this command line, on this host's files.
+      let files: FilesInfo | null = null;
+      if (policy.enable && policy.files === 'deny') {
+        const plan = planFiles(extracted.qemuArgs, {
+          cwd: process.cwd(),
+          env: ctx.env,
+          binary: qemu.binary ?? 'qemu-system-x86_64',
+          pid: process.pid,
+          extras: extraFiles(config, ctx.env),
+          facts: hostFileFacts(),
+        });
+        findings.push(...filesFindings(plan.refusals));
+        files = {
+          rules: plan.entries.map((e) => ({
+            path: e.path,
+            access: accessWords(e.access),
+            why: e.why,
+          })),
+          prepare: plan.prepare.map((p) => ({
+            action: p.kind === 'create' ? 'create empty' : `remove the stale ${p.type}`,
+            path: p.path,
+          })),
+        };
+        const ll = planLandlock(policy, landlockKernel);
+        if (!ll.apply && ll.missing) problems.push(ll.reason);
+      }
       const verdict =
         findings.length === 0 ? 'ok' : policy.preflight === 'warn' ? 'warnings' : 'refused';
       if (verdict === 'refused')
@@ -270,6 +308,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
         mode: policy.preflight,
         findings,
         verdict,
+        files,
       };
     } catch (err) {
       throw new InputError(oneLine(err));
@@ -282,6 +321,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
       abi: abiName,
       secondaryAbis: host.secondary.map((a) => a.name),
       landlock,
+      landlockAbi,
     },
     config: {
       path: config.path ?? null,
@@ -296,6 +336,13 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
     preflight: pf,
     problems,
   };
+}
+
+function filesWords(l: LandlockInfo): string {
+  if (l.abi >= FILES_ABI) return `available (Landlock ABI ${l.abi})`;
+  return l.abi === 0
+    ? `unavailable: ${l.reason ?? 'no Landlock'}`
+    : `unavailable: Landlock ABI ${l.abi} (needs ${FILES_ABI}, Linux 6.2)`;
 }
 
 /** A full policy string in its short form ("on" plus what differs from the default). */
@@ -338,6 +385,7 @@ export function formatDoctor(d: DoctorJson): string {
         ? `${h.landlock} (QEMU can signal, and write /proc/PID/mem of, other processes of its user)`
         : `${h.landlock} for QEMU under -sandbox on`,
     ],
+    ['files=deny', filesWords(h.landlockAbi)],
     [
       'this process',
       h.currentSeccompMode === 2 ? 'already under a seccomp filter (filters stack)' : 'no filter',
@@ -406,6 +454,14 @@ export function formatDoctor(d: DoctorJson): string {
     )}`;
     for (const f of p.findings)
       text += `  - '${f.arg}' (${f.setting}): ${f.message}\n    fix: ${f.fix}\n`;
+    if (p.files) {
+      text += `files=deny: QEMU may use (${p.files.rules.length} rules)\n`;
+      text += table(
+        p.files.rules.map((r) => [r.access, r.path, `# ${r.why}`]),
+        '  ',
+      );
+      for (const x of p.files.prepare) text += `  the launcher will first ${x.action} ${x.path}\n`;
+    }
   }
   text += d.problems.length
     ? `problems\n${d.problems.map((p) => `  - ${p}\n`).join('')}`

@@ -10,7 +10,7 @@ import type { ActiveRule } from '../../policy/types';
 import type { CliContext } from '../context';
 import { toJson, wrapWords } from '../context';
 import { readArch, readPolicy } from '../policy-input';
-import { actionLabel, actionWords, conditionWords, killClassWords } from '../words';
+import { FILES_SWITCH, actionLabel, actionWords, conditionWords, killClassWords } from '../words';
 
 export interface ExplainOptions {
   /** One -sandbox string; undefined: a launch without -sandbox. */
@@ -48,13 +48,25 @@ export interface ExplainJson {
     reason: string;
   }[];
   /** `action` is the seccomp action (KILL_PROCESS, LOG...), `words` what it does to the call. */
-  readonly foreign: { abis: string[]; x32Numbers: boolean; action: string; words: string } | null;
+  readonly foreign: {
+    abis: string[];
+    /** ABIs whose numbers reach the filter with the native audit arch (x32 on x86_64). */
+    numbers: string[];
+    action: string;
+    words: string;
+  } | null;
   readonly noNewPrivs: { when: 'always' | 'without-cap-sys-admin'; why: string };
   readonly execGate: boolean;
+  /** files=deny: a Landlock ruleset per launch, not seccomp rules. */
+  readonly files: { mode: 'allow' | 'deny'; words: string };
   readonly warnings: readonly string[];
 }
 
-/** issue 4: set for elevateprivileges=deny|children, and whenever the kernel requires it (no CAP_SYS_ADMIN). */
+/**
+ * When the launcher sets no-new-privileges: for elevateprivileges=deny|children
+ * (so exec cannot gain privileges), and whenever the kernel requires it for a
+ * filter (no CAP_SYS_ADMIN).
+ */
 function noNewPrivs(elevate: string): ExplainJson['noNewPrivs'] {
   return elevate === 'allow'
     ? {
@@ -97,6 +109,7 @@ export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
       foreign: null,
       noNewPrivs: noNewPrivs('allow'),
       execGate: false,
+      files: filesWords('allow'),
     };
   }
   const rules: readonly ActiveRule[] = activeRules(p.policy, arch.abi);
@@ -132,12 +145,23 @@ export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
     argumentChecked,
     foreign: {
       abis: arch.host.secondary.map((a) => a.name),
-      x32Numbers: arch.host.native.name === 'x86_64',
+      numbers: [...new Set(arch.host.native.foreignNumbers.map((f) => f.abi))],
       action: kill,
       words: killClassWords(p.policy.action),
     },
     noNewPrivs: noNewPrivs(p.policy.elevatePrivileges),
     execGate: rules.some((r) => r.action.type === 'notify'),
+    files: filesWords(p.policy.files),
+  };
+}
+
+function filesWords(mode: 'allow' | 'deny'): ExplainJson['files'] {
+  return {
+    mode,
+    words:
+      mode === 'deny'
+        ? `deny: ${FILES_SWITCH.description.replace(/^files=deny: /, '')} (qemu-sandbox groups files)`
+        : 'allow: QEMU may open every file its user can (files=deny confines it with Landlock)',
   };
 }
 
@@ -209,7 +233,7 @@ export function explainText(e: ExplainJson, opts: ExplainOptions): string {
   if (e.foreign) {
     const what = [
       ...e.foreign.abis,
-      ...(e.foreign.x32Numbers && !e.foreign.abis.includes('x32') ? ['x32'] : []),
+      ...e.foreign.numbers.filter((n) => !e.foreign?.abis.includes(n)),
     ];
     text += `\nforeign ABIs: ${what.length ? `${what.join(', ')} calls` : 'other audit arches'} -> ${e.foreign.action}`;
     text += ' (QEMU never uses them; a deny-list that let them through would be bypassed)\n';
@@ -220,5 +244,6 @@ export function explainText(e: ExplainJson, opts: ExplainOptions): string {
       ? 'yes: execve/execveat go to USER_NOTIF; the launcher lets its own exec of QEMU through, then closes the listener and later execs fail with ENOSYS'
       : 'no'
   }\n`;
+  text += `files: ${e.files.words}\n`;
   return text;
 }

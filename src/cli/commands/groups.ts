@@ -10,7 +10,7 @@ import type { CliContext } from '../context';
 import { table, toJson, wrapWords } from '../context';
 import { InputError } from '../errors';
 import { readArch } from '../policy-input';
-import { actionLabel, conditionWords } from '../words';
+import { FILES_SWITCH, actionLabel, conditionWords } from '../words';
 
 export interface GroupsOptions {
   /** Only this group; the ungrouped list is then left out. */
@@ -46,6 +46,14 @@ export interface GroupsJson {
     }[];
     allowed: { name: string; reason: string }[];
   }[];
+  /** files=deny: a Landlock ruleset, not a seccomp group (absent when another group is asked for). */
+  readonly files: {
+    name: string;
+    description: string;
+    enabledBy: string;
+    allows: string[];
+    refuses: string[];
+  } | null;
   readonly ungrouped: string[];
 }
 
@@ -82,16 +90,24 @@ export function groups(opts: GroupsOptions): GroupsJson {
     });
   }
   const ungrouped = [...abi.syscalls.keys()].filter((n) => !named.has(n)).sort();
+  const files = {
+    name: FILES_SWITCH.name,
+    description: FILES_SWITCH.description,
+    enabledBy: FILES_SWITCH.enabledBy,
+    allows: [...FILES_SWITCH.allows],
+    refuses: [...FILES_SWITCH.refuses],
+  };
+  if (opts.group === FILES_SWITCH.name) return { abi: abi.name, groups: [], files, ungrouped: [] };
   if (opts.group !== undefined) {
     const one = out.filter((g) => g.name === opts.group);
     if (one.length === 0) {
       throw new InputError(
-        `unknown group '${opts.group}'; groups: ${out.map((g) => g.name).join(', ')}`,
+        `unknown group '${opts.group}'; groups: ${[...out.map((g) => g.name), FILES_SWITCH.name].join(', ')}`,
       );
     }
-    return { abi: abi.name, groups: one, ungrouped: [] };
+    return { abi: abi.name, groups: one, files: null, ungrouped: [] };
   }
-  return { abi: abi.name, groups: out, ungrouped };
+  return { abi: abi.name, groups: out, files, ungrouped };
 }
 
 export function runGroups(ctx: CliContext, opts: GroupsOptions): void {
@@ -127,6 +143,18 @@ export function runGroups(ctx: CliContext, opts: GroupsOptions): void {
         '      ',
       );
     }
+    blocks.push(text);
+  }
+  if (g.files) {
+    let text = `${g.files.name}: ${g.files.enabledBy}\n`;
+    text += wrapWords(g.files.description.split(/\s+/), 100, '    # ');
+    text += table(
+      [
+        ...g.files.allows.map((a, i) => [i === 0 ? 'allows' : '', a]),
+        ...g.files.refuses.map((a, i) => [i === 0 ? 'refuses' : '', a]),
+      ],
+      '    ',
+    );
     blocks.push(text);
   }
   if (opts.group === undefined) {

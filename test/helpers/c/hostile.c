@@ -40,6 +40,18 @@
  *       ({"tty":"pending","data":...}) and {"harness":"done",...}.
  *   hostile ran-after-exec ATTEMPT [NOTE]
  *       What the exec attempts exec: proves that the exec happened.
+ *   HOSTILE_ATTEMPTS='ATTEMPT ...' hostile [ANY ARGUMENTS]
+ *       Runs the attempts the variable lists and ignores its arguments: for
+ *       files=deny, where the launcher derives the ruleset from a QEMU
+ *       command line (-drive file=..., -pidfile ...) that this program gets.
+ *       File attempts (PATH after the colon; R: ok when the access worked):
+ *       file-read:PATH (open O_RDONLY, read), file-write:PATH (open
+ *       O_WRONLY|O_APPEND, append a line: only on the test's own files),
+ *       file-rdwr:PATH (open O_RDWR, write nothing), file-create:PATH
+ *       (O_CREAT|O_EXCL), file-truncate:PATH (truncate(2) to its own size),
+ *       file-list:DIR (read the directory), file-bind:PATH (bind a unix
+ *       socket there). proc-sys-hostname writes the current host name back
+ *       to /proc/sys/kernel/hostname: harmless, but "escaped" when it works.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1008,6 +1020,94 @@ static void attempt_tiocsti(const char *a) {
          after);
 }
 
+/* ---- files (files=deny) ------------------------------------------------------------------ */
+
+/* Harm: change global state through /proc/sys (as root), the way around a denied
+ * sethostname(2). Writes back the current name, so nothing changes even when it works. */
+static void attempt_proc_sys_hostname(const char *a) {
+  char name[256] = "";
+  if (gethostname(name, sizeof name - 1) != 0) return SETUP_ERROR(a, "gethostname: %s", strerror(errno));
+  int fd = open("/proc/sys/kernel/hostname", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return DENIED(a, "open(/proc/sys/kernel/hostname)", errno);
+  ssize_t w = write(fd, name, strlen(name));
+  int e = errno;
+  close(fd);
+  if (w < 0) return DENIED(a, "write", e);
+  report(a, "escaped", 0, NULL, NULL, "wrote /proc/sys/kernel/hostname (the same name back)");
+}
+
+/* One file access: "ok" when it worked, "denied" with the errno when not. */
+static void attempt_file(const char *a) {
+  const char *colon = strchr(a, ':');
+  if (!colon || !colon[1]) return SETUP_ERROR(a, "expected file-OP:PATH");
+  const char *path = colon + 1;
+  size_t oplen = (size_t)(colon - a);
+#define OP(s) (oplen == strlen(s) && !strncmp(a, s, oplen))
+  if (OP("file-read")) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return DENIED(a, "open(O_RDONLY)", errno);
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf);
+    int e = errno;
+    close(fd);
+    if (n < 0 && e != EAGAIN && e != EISDIR) return DENIED(a, "read", e);
+    return report(a, "ok", 0, NULL, NULL, "read %zd bytes", n < 0 ? (ssize_t)0 : n);
+  }
+  if (OP("file-write")) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) return DENIED(a, "open(O_WRONLY)", errno);
+    static const char line[] = "hostile was here\n";
+    ssize_t n = write(fd, line, sizeof line - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0) return DENIED(a, "write", e);
+    return report(a, "ok", 0, NULL, NULL, "appended %zd bytes", n);
+  }
+  if (OP("file-rdwr")) {
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return DENIED(a, "open(O_RDWR)", errno);
+    close(fd);
+    return report(a, "ok", 0, NULL, NULL, "opened read-write");
+  }
+  if (OP("file-create")) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return DENIED(a, "open(O_CREAT)", errno);
+    close(fd);
+    return report(a, "ok", 0, NULL, NULL, "created");
+  }
+  if (OP("file-truncate")) {
+    struct stat st;
+    if (stat(path, &st) != 0) return DENIED(a, "stat", errno);
+    if (truncate(path, st.st_size) != 0) return DENIED(a, "truncate", errno);
+    return report(a, "ok", 0, NULL, NULL, "truncated to its own size");
+  }
+  if (OP("file-list")) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return DENIED(a, "open(O_DIRECTORY)", errno);
+    char buf[4096];
+    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    int e = errno;
+    close(fd);
+    if (n < 0) return DENIED(a, "getdents64", e);
+    return report(a, "ok", 0, NULL, NULL, "listed");
+  }
+  if (OP("file-bind")) {
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path) return SETUP_ERROR(a, "path too long");
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return SETUP_ERROR(a, "socket: %s", strerror(errno));
+    int r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    int e = errno;
+    close(fd);
+    if (r != 0) return DENIED(a, "bind", e);
+    unlink(path);
+    return report(a, "ok", 0, NULL, NULL, "bound");
+  }
+#undef OP
+  SETUP_ERROR(a, "unknown file attempt");
+}
+
 /* ---- dispatch ----------------------------------------------------------------------- */
 
 typedef void (*victim_attempt)(const char *, const struct victim *);
@@ -1062,6 +1162,7 @@ static const struct {
     {"setgroups", attempt_setgroups},
     {"tun-setiff", attempt_tun_setiff},
     {"tiocsti", attempt_tiocsti},
+    {"proc-sys-hostname", attempt_proc_sys_hostname},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -1074,6 +1175,7 @@ static void run_attempt(const char *name, const struct victim *v) {
   }
   for (size_t i = 0; i < COUNT(PLAIN_ATTEMPTS); i++)
     if (!strcmp(name, PLAIN_ATTEMPTS[i].name)) return PLAIN_ATTEMPTS[i].fn(name);
+  if (!strncmp(name, "file-", 5)) return attempt_file(name);
   SETUP_ERROR(name, "unknown attempt");
 }
 
@@ -1185,6 +1287,14 @@ static int tty_run(char **cmd) {
 }
 
 int main(int argc, char **argv) {
+  const char *listed = getenv("HOSTILE_ATTEMPTS");
+  if (listed) {
+    char *copy = strdup(listed), *save = NULL;
+    for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save))
+      run_attempt(t, NULL);
+    free(copy);
+    return 0;
+  }
   int i = 1;
   while (i < argc && !strcmp(argv[i], "-nodefaults")) i++; /* for the launcher's preflight */
   if (i < argc && !strcmp(argv[i], "victim")) {

@@ -27,7 +27,8 @@
  *   --close-others (first) --close FD --ign SIG --dfl SIG --block SIG
  *   --umask OCT --rlimit RES:SOFT:HARD --nonblock FD --pipe R:W[:nonblock]
  *   --socketpair FD --file FD:r|rw|a:PATH --snapshot FILE
- *   --deny-seccomp all|listener (a filter that makes the launcher's load fail)
+ *   --deny-seccomp all|listener|landlock (a filter that makes the launcher's
+ *   load fail; landlock: a kernel without Landlock, landlock_create_ruleset ENOSYS)
  * PROBE_MARKER=<file>: every probe start (not wrap) appends a line to it, so
  * the error tests can prove the probe never ran.
  */
@@ -796,7 +797,9 @@ static int park(int fd) {
  * A filter the launcher inherits, to make its own filter load fail (the
  * fail-closed tests): "all" answers EPERM to seccomp() and
  * prctl(PR_SET_SECCOMP); "listener" answers EINVAL to seccomp() with
- * SECCOMP_FILTER_FLAG_NEW_LISTENER, like a kernel without user notification.
+ * SECCOMP_FILTER_FLAG_NEW_LISTENER, like a kernel without user notification;
+ * "landlock" answers ENOSYS to landlock_create_ruleset, like a kernel built
+ * without Landlock.
  */
 static void deny_seccomp(const char *how) {
   struct sock_filter all[] = {
@@ -816,15 +819,24 @@ static void deny_seccomp(const char *how) {
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
+  struct sock_filter landlock[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_landlock_create_ruleset, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
   struct sock_fprog prog;
-  if (strcmp(how, "all") == 0) {
+  if (strcmp(how, "landlock") == 0) {
+    prog.len = sizeof landlock / sizeof *landlock;
+    prog.filter = landlock;
+  } else if (strcmp(how, "all") == 0) {
     prog.len = sizeof all / sizeof *all;
     prog.filter = all;
   } else if (strcmp(how, "listener") == 0) {
     prog.len = sizeof listener / sizeof *listener;
     prog.filter = listener;
   } else {
-    fprintf(stderr, "probe wrap: --deny-seccomp all|listener\n");
+    fprintf(stderr, "probe wrap: --deny-seccomp all|listener|landlock\n");
     exit(125);
   }
   /* root with CAP_SYS_ADMIN needs no no-new-privs for this (and must not set

@@ -49,7 +49,7 @@ describe('bad input exits 1 with exactly one line', () => {
     [['groups', '--arch', 'sparc'], /^qemu-sandbox: unknown ABI "sparc"/],
     [
       ['groups', 'spwan'],
-      "qemu-sandbox: unknown group 'spwan'; groups: default, obsolete, elevateprivileges, spawn, resourcecontrol, network",
+      "qemu-sandbox: unknown group 'spwan'; groups: default, obsolete, elevateprivileges, spawn, resourcecontrol, network, files",
     ],
     [['simulate', 'on', 'frobnicate'], "qemu-sandbox: unknown syscall 'frobnicate' for x86_64"],
     [
@@ -89,7 +89,7 @@ describe('bad input exits 1 with exactly one line', () => {
     const r = await run(['explain', 'on'], { env: { QEMU_SANDBOXED_CONFIG: bad } });
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd()).toBe(
-      `qemu-sandbox: config ${bad}: unknown key "sandbx" (known: sandbox, vms, minimum, binary)`,
+      `qemu-sandbox: config ${bad}: unknown key "sandbx" (known: sandbox, vms, minimum, binary, files)`,
     );
   });
 });
@@ -123,6 +123,18 @@ describe('groups', () => {
       /unless flags \(low 32 bits, CLONE_DETACHED ignored\) has all of CLONE_VM/,
     );
     expect(r.stdout).toMatch(/not in any group \(\d+ syscalls of x86_64, always allowed\)/);
+    expect(r.stdout).toMatch(/^files: on with files=deny \(Landlock, not seccomp/m);
+  });
+
+  test('files: the Landlock switch, in words', async () => {
+    const r = await run(['groups', 'files']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^files: on with files=deny/m);
+    expect(r.stdout).toMatch(/^ {4}allows +read and execute \/usr/m);
+    expect(r.stdout).toMatch(
+      /^ {4}refuses +a backing file or data file that only an image header names/m,
+    );
+    expect(r.stdout).not.toMatch(/^spawn:/m);
   });
 
   test('one group', async () => {
@@ -157,6 +169,15 @@ describe('groups', () => {
           },
         },
       },
+      files: nullable({
+        object: {
+          name: 'string',
+          description: 'string',
+          enabledBy: 'string',
+          allows: { arrayOf: 'string' },
+          refuses: { arrayOf: 'string' },
+        },
+      }),
       ungrouped: { arrayOf: 'string' },
     },
   };
@@ -197,6 +218,9 @@ describe('explain', () => {
     expect(r.stdout).toMatch(/^foreign ABIs: i386, x32 calls -> KILL_PROCESS/m);
     expect(r.stdout).toMatch(/^no-new-privs: elevateprivileges=deny/m);
     expect(r.stdout).toMatch(/^exec gate: yes/m);
+    expect(r.stdout).toMatch(/^files: allow: QEMU may open every file its user can/m);
+    const files = await run(['explain', `${FULL},files=deny`]);
+    expect(files.stdout).toMatch(/^files: deny: QEMU may open only what its command line names/m);
   });
 
   test('off, action=log, and a secondary ABI', async () => {
@@ -254,20 +278,21 @@ describe('explain', () => {
         foreign: nullable({
           object: {
             abis: { arrayOf: 'string' },
-            x32Numbers: 'boolean',
+            numbers: { arrayOf: 'string' },
             action: 'string',
             words: 'string',
           },
         }),
         noNewPrivs: { object: { when: 'string', why: 'string' } },
         execGate: 'boolean',
+        files: { object: { mode: 'string', words: 'string' } },
         warnings: { arrayOf: 'string' },
       },
     };
     const e = json(r);
     expect(schemaErrors(e, schema)).toEqual([]);
     expect(e).toMatchObject({
-      policy: `${FULL},network=allow,action=kill,preflight=enforce`,
+      policy: `${FULL},network=allow,action=kill,preflight=enforce,files=allow`,
       vm: null,
       minimum: null,
       origins: { enable: '-sandbox', spawn: '-sandbox', network: 'built-in default' },
@@ -295,7 +320,7 @@ describe('explain: the site default, the per-VM entry and the minimum', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe(
-      "policy on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=errno,preflight=enforce  (site default 'on,action=log' < vms.web1 'spawn=deny,network=deny')",
+      "policy on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=errno,preflight=enforce,files=allow  (site default 'on,action=log' < vms.web1 'spawn=deny,network=deny')",
     );
     expect(lines[1]).toBe("vm     web1: vms entry 'spawn=deny,network=deny'");
     expect(lines[2]).toBe(
@@ -327,7 +352,7 @@ describe('explain: the site default, the per-VM entry and the minimum', () => {
     ]);
     // off came back on with the keys merged before it (the VM entry's included).
     expect(e.policy).toBe(
-      'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=errno,preflight=enforce',
+      'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=errno,preflight=enforce,files=allow',
     );
     expect(e.origins).toMatchObject({
       enable: `minimum in ${env.QEMU_SANDBOXED_CONFIG}`,
@@ -347,7 +372,7 @@ describe('explain: the site default, the per-VM entry and the minimum', () => {
     const env = site('implied.json', { sandbox: 'spawn=deny', minimum: 'on' });
     const r = await run(['explain'], { env });
     expect(r.stdout.split('\n').slice(0, 2)).toEqual([
-      "policy on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=allow,action=kill,preflight=enforce  (site default 'spawn=deny')",
+      "policy on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=allow,action=kill,preflight=enforce,files=allow  (site default 'spawn=deny')",
       `minimum on (minimum in ${env.QEMU_SANDBOXED_CONFIG}): nothing to raise`,
     ]);
   });
@@ -356,7 +381,7 @@ describe('explain: the site default, the per-VM entry and the minimum', () => {
     const env = site('compile.json', { minimum: 'on,spawn=deny' });
     const floored = json(await run(['compile', 'off', '--json'], { env })) as { policy: string };
     expect(floored.policy).toBe(
-      'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=allow,action=kill,preflight=enforce',
+      'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=allow,action=kill,preflight=enforce,files=allow',
     );
   });
 });
@@ -473,7 +498,7 @@ describe('compile', () => {
     expect(bad.stderr).toBe('qemu-sandbox: --json contradicts --format c\n');
   });
 
-  test('disasm: header, names next to syscall numbers', async () => {
+  test('disasm: header, names and verdicts next to syscall numbers', async () => {
     const r = await run(['compile', FULL]);
     expect(r.stdout).toMatch(/^; exec gate: yes/m);
     expect(r.stdout).toMatch(/^; action cache: (\d+)\/\1 always-allowed syscalls cached/m);
@@ -481,7 +506,11 @@ describe('compile', () => {
       /^; instructions executed min\/mean\/max: every syscall \d+\/[\d.]+\/\d+/m,
     );
     expect(r.stdout).toMatch(/; x86_64$/m);
-    expect(r.stdout).toMatch(/^ *\d+: jeq #\d+ .*; [a-z_0-9]+$/m);
+    expect(r.stdout).toMatch(/^ *\d+: jeq #\d+ .*; [a-z_0-9]+ -> ERRNO\(1\)/m);
+    // A range comparison names what it decides: grep finds reboot there.
+    expect(r.stdout.split('\n').filter((l) => /\breboot\b/.test(l))).toEqual([
+      expect.stringMatching(/^ *\d+: jg[et] #\d+ .*KILL_PROCESS: [a-z_0-9 ]*\breboot\b/),
+    ]);
     expect(
       r.stdout
         .trimEnd()
@@ -519,6 +548,19 @@ describe('simulate', () => {
     const r = await run(['simulate', ...argv]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^verdict +${verdict.replace(/[()]/g, '\\$&')}$`, 'm'));
+  });
+
+  test('a syscall with a rule in two groups (ioctl): the rule that decided, or both exemptions', async () => {
+    const tun = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0x400454ca']);
+    expect(tun.stdout).toMatch(/^verdict +ERRNO\(1\) EPERM$/m);
+    expect(tun.stdout).toMatch(/^why +network: ioctl fails with EPERM \(request is TUNSETIFF, /m);
+    const sti = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0x5412']);
+    expect(sti.stdout).toMatch(/^why +default: ioctl fails with EPERM \(request is TIOCSTI, /m);
+    const kvm = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0xae80']);
+    expect(kvm.stdout).toMatch(/^verdict +ALLOW$/m);
+    expect(kvm.stdout).toMatch(
+      /^why +default: allowed because request .* is none of TIOCSTI, .*; network: allowed because request .* is none of TUNSETIFF/m,
+    );
   });
 
   test('foreign ABIs and x32 numbers get the kill-class action, and the why says which', async () => {
@@ -660,5 +702,22 @@ describe('export', () => {
     expect(r.stdout).toMatch(/^SystemCallFilter=~reboot /m);
     expect(r.stdout).toMatch(/^SystemCallFilter=~.*fsopen:ENOSYS/m);
     expect(r.stdout).not.toMatch(/^NoNewPrivileges=/m);
+  });
+
+  test('files=deny: both say plainly that they cannot express it', async () => {
+    const unit = await run(['export', 'on,files=deny', '--format', 'systemd']);
+    expect(unit.stdout).toMatch(/^# files=deny: systemd cannot express it .*ReadOnlyPaths=/m);
+    const oci = json(await run(['export', 'on,files=deny', '--format', 'oci'])) as {
+      'x-qemu-sandboxed': { notes: string[] };
+    };
+    expect(oci['x-qemu-sandboxed'].notes).toContainEqual(
+      expect.stringMatching(/^files=deny: OCI cannot express it/),
+    );
+    const plain = json(await run(['export', 'on', '--format', 'oci'])) as {
+      'x-qemu-sandboxed': { notes: string[] };
+    };
+    expect(plain['x-qemu-sandboxed'].notes.join(' ')).not.toMatch(/files=deny/);
+    const compiled = await run(['compile', 'on,files=deny']);
+    expect(compiled.stdout).toMatch(/^; files=deny: not in this program: a Landlock ruleset/m);
   });
 });

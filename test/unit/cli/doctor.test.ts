@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { atLeast, probeHost } from '../../../src/cli/host';
 import { json, run } from './run';
@@ -120,6 +120,7 @@ const doctorSchema: Schema = {
         abi: 'string',
         secondaryAbis: { arrayOf: 'string' },
         landlock: 'string',
+        landlockAbi: { object: { abi: 'number', reason: nullable('string') } },
       },
       optional: ['currentSeccompMode'],
     },
@@ -167,6 +168,12 @@ const doctorSchema: Schema = {
           },
         },
         verdict: 'string',
+        files: nullable({
+          object: {
+            rules: { arrayOf: { object: { path: 'string', access: 'string', why: 'string' } } },
+            prepare: { arrayOf: { object: { action: 'string', path: 'string' } } },
+          },
+        }),
       },
     }),
     problems: { arrayOf: 'string' },
@@ -177,7 +184,12 @@ describe('doctor on this host', () => {
   test('the binary from QEMU_SANDBOXED_BINARY, its version and missing -sandbox', async () => {
     const qemu = fakeQemu();
     const r = await run(['doctor', '--json'], { env: { QEMU_SANDBOXED_BINARY: qemu } });
-    const d = json(r) as { qemu: unknown; problems: string[]; preflight: unknown };
+    const d = json(r) as {
+      qemu: unknown;
+      problems: string[];
+      preflight: unknown;
+      host: { landlock: string };
+    };
     expect(schemaErrors(d, doctorSchema)).toEqual([]);
     expect(d.qemu).toEqual({
       binary: qemu,
@@ -248,6 +260,65 @@ describe('doctor on this host', () => {
     expect(ok.stdout).toMatch(/^ {2}verdict +ok: the launcher would start QEMU$/m);
   });
 
+  test('files=deny: the Landlock ABI, the rules for the command line, and what it refuses', async () => {
+    const dir = join(tmp, 'files');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'disk.raw'), '');
+    const env = { QEMU_SANDBOXED_BINARY: fakeQemu() };
+    const ok = await run(
+      [
+        'doctor',
+        '--json',
+        '--',
+        '-sandbox',
+        'on,files=deny',
+        '-drive',
+        `file=${join(dir, 'disk.raw')},format=raw`,
+        '-pidfile',
+        join(dir, 'qemu.pid'),
+      ],
+      { env },
+    );
+    const d = json(ok) as {
+      host: { landlockAbi: { abi: number } };
+      preflight: {
+        verdict: string;
+        files: { rules: { path: string; access: string }[]; prepare: unknown[] };
+      };
+    };
+    expect(schemaErrors(d, doctorSchema)).toEqual([]);
+    // Landlock is built in and enabled on the machines this suite runs on (Linux 6.12+).
+    expect(d.host.landlockAbi.abi).toBeGreaterThanOrEqual(6);
+    expect(d.preflight.verdict).toBe('ok');
+    expect(d.preflight.files.rules).toEqual(
+      expect.arrayContaining([
+        {
+          path: join(dir, 'disk.raw'),
+          access: 'read,write,truncate',
+          why: expect.stringContaining('disk image'),
+        },
+        {
+          path: join(dir, 'qemu.pid'),
+          access: 'write,truncate',
+          why: expect.stringContaining('pidfile'),
+        },
+      ]),
+    );
+    expect(d.preflight.files.prepare).toEqual([
+      { action: 'create empty', path: join(dir, 'qemu.pid') },
+    ]);
+    // Doctor only looks: the pidfile is not made.
+    expect(existsSync(join(dir, 'qemu.pid'))).toBe(false);
+
+    const refused = await run(['doctor', '--', '-sandbox', 'on,files=deny', '-display', 'gtk'], {
+      env,
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/^ {2}files=deny +available \(Landlock ABI \d+\)$/m);
+    expect(refused.stdout).toMatch(/^ {2}- '-display gtk' \(files=deny\): /m);
+    expect(refused.stdout).toMatch(/^files=deny: QEMU may use \(\d+ rules\)$/m);
+  });
+
   test('a missing binary is a problem, reported with the launcher message', async () => {
     const r = await run(['doctor'], { env: { QEMU_SANDBOXED_BINARY: '/nonexistent/qemu' } });
     expect(r.code).toBe(1);
@@ -310,9 +381,9 @@ describe('doctor and the site policy: default, per-VM entries, minimum', () => {
     ]);
     expect(d.policies?.vms.web1).toEqual({
       policy:
-        'on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=allow,network=deny,action=errno,preflight=enforce',
+        'on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=allow,network=deny,action=errno,preflight=enforce,files=allow',
       requested:
-        'on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=allow,network=deny,action=log,preflight=enforce',
+        'on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=allow,network=deny,action=log,preflight=enforce,files=allow',
       tightened: [{ key: 'action', from: 'log', to: 'errno', source: `vms.web1 in ${cfg}` }],
     });
     // The minimum keeps both off entries on: nothing runs unfiltered, so no problem.
@@ -346,7 +417,7 @@ describe('doctor and the site policy: default, per-VM entries, minimum', () => {
     const d = json(r) as DoctorJsonShape;
     expect(d.preflight).toMatchObject({
       policy:
-        'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=kill,preflight=enforce',
+        'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=kill,preflight=enforce,files=allow',
       vm: 'web1',
       tightened: [
         { key: 'enable', from: 'off', to: 'on', source: '-sandbox' },

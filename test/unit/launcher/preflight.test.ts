@@ -12,6 +12,7 @@ const ALLOW: SandboxPolicy = {
   network: 'allow',
   action: 'kill',
   preflight: 'enforce',
+  files: 'allow',
 };
 const policy = (p: Partial<SandboxPolicy>): SandboxPolicy => ({ ...ALLOW, ...p });
 const SPAWN = policy({ spawn: 'deny' });

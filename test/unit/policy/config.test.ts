@@ -9,6 +9,7 @@ import {
   DEFAULT_CONFIG_PATH,
   MAX_CONFIG_BYTES,
   loadConfig,
+  packageRoot,
   resolveSandboxPolicy,
 } from '../../../src/policy';
 
@@ -36,8 +37,10 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
   throw new Error('expected a ConfigError');
 }
 
-test('the default path is /etc/qemu-sandboxed/config.json', () => {
-  expect(DEFAULT_CONFIG_PATH).toBe('/etc/qemu-sandboxed/config.json');
+test('the default path is the one the README documents', () => {
+  const readme = fs.readFileSync(path.join(packageRoot(), 'README.md'), 'utf8');
+  expect(readme).toContain(`\`${DEFAULT_CONFIG_PATH}\` (or \`$QEMU_SANDBOXED_CONFIG\`)`);
+  expect(DEFAULT_CONFIG_PATH).toMatch(/^\/etc\/.*\.json$/);
 });
 
 test('no variable and no file at the default path: no config', () => {
@@ -98,7 +101,7 @@ test('malformed JSON names the file and the JSON error', () => {
 test('unknown keys are errors (a typo must not drop a policy)', () => {
   const p = write('typo.json', '{"sandbx": "on,spawn=deny"}');
   expect(configError({ QEMU_SANDBOXED_CONFIG: p }).message).toBe(
-    `config ${p}: unknown key "sandbx" (known: sandbox, vms, minimum, binary)`,
+    `config ${p}: unknown key "sandbx" (known: sandbox, vms, minimum, binary, files)`,
   );
   const q = write('typos.json', '{"sandbox": "on", "a": 1, "b": 2}');
   expect(configError({ QEMU_SANDBOXED_CONFIG: q }).message).toContain('unknown keys "a", "b"');

@@ -218,6 +218,7 @@ describe('strictness, key by key: the result is the stricter of the two', () => 
     network: ['allow', 'deny'],
     action: ['log', 'errno', 'trap', 'kill'],
     preflight: ['warn', 'enforce'],
+    files: ['allow', 'deny'],
   };
 
   test('the documented orders', () => {

@@ -21,7 +21,11 @@
 #       /dev/net/tun when present) and /tmp bind-mounted, a fresh tmpfs on
 #       /run, and the host's /etc/resolv.conf. Same PID and network namespace
 #       as the caller: pids and /proc mean the same inside and out.
-#       The environment is clean: PATH, HOME=/root, LANG=C.UTF-8, TERM, plus
+#       It is a chroot, not a new root mount: the kernel names files of
+#       processes in other mount namespaces (/proc/PID/exe of a daemon that
+#       unshared its own) with DIR's host path in front.
+#       The environment is clean: PATH, HOME=/root, LANG=C.UTF-8, TERM,
+#       QEMU_SANDBOXED_CHROOT=DIR's host path (absolute, no symlinks), plus
 #       what --setenv gives. Options:
 #         --bind HOST[:INNER]      bind-mount HOST (a directory or a file) at
 #                                  INNER inside the root (default: the same
@@ -33,11 +37,13 @@
 # Cache: every root is a copy of a pristine one in
 # ${QEMU_SANDBOXED_ROOTS:-/var/cache/qemu-sandboxed/roots}/SUITE-KEY/root,
 # where KEY hashes the suite, the package list (sorted, deduplicated) and
-# this script. The first call for a KEY builds it (about a minute or two);
+# the build part of this script. The first call for a KEY builds it (about a minute or two);
 # later calls only copy it (seconds). Another package list or an edit of this
 # script makes another KEY; different lists live side by side. Nothing is
-# updated in place: remove the cache directory to take in Debian's newer
-# packages. Parallel callers are serialised per KEY with flock.
+# updated in place: a root is built again from scratch once it is older than
+# ${QEMU_SANDBOXED_ROOT_MAX_AGE_DAYS:-30} days (to take in Debian's updates),
+# or when its directory is removed. Parallel callers are serialised per KEY
+# with flock (a copy is made under the same lock).
 #
 # Exit codes: 0 ok; 2 usage; 3 the root could not be built or copied (the
 # reason is on stderr, the mmdebstrap log in the cache's SUITE-KEY.log);
@@ -130,6 +136,9 @@ bind_at() { # host inner readonly
   mount --rbind \"\$1\" \"\$t\" || fail \"cannot bind \$1 at \$2\"
   if [ \"\$3\" = 1 ]; then mount -o remount,bind,ro \"\$t\" || fail \"cannot make \$2 read-only\"; fi
 }
+# The root a mount of its own, so / is a mount point inside: tools that
+# change /'s propagation or pivot_root (bwrap, unshare --mount-proc) need that.
+mount --bind \"\$r\" \"\$r\" || fail \"cannot bind \$r onto itself\"
 bind_at /proc /proc 0
 bind_at /sys /sys 0
 bind_at /dev /dev 0
@@ -139,7 +148,7 @@ mkdir -p \"\$r/run/lock\"
 [ ! -e /etc/resolv.conf ] || bind_at /etc/resolv.conf /etc/resolv.conf 1
 $binds
 exec chroot \"\$r\" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
-  HOME=/root LANG=C.UTF-8 TERM=\"\${TERM:-dumb}\" $envs /bin/sh -c 'cd \"\$1\" && shift && exec \"\$@\"' sh $(q "$chdir") \"\$@\""
+  HOME=/root LANG=C.UTF-8 TERM=\"\${TERM:-dumb}\" QEMU_SANDBOXED_CHROOT=\"\$r\" $envs /bin/sh -c 'cd \"\$1\" && shift && exec \"\$@\"' sh $(q "$chdir") \"\$@\""
   exec unshare --mount --propagation private -- /bin/sh -c "$script" sh "$@"
 fi
 
@@ -162,9 +171,11 @@ packages=$(printf '%s\n' "$@" | LC_ALL=C sort -u | tr '\n' ' ' | sed 's/^ *//; s
 sources="deb $MIRROR $suite main
 deb $MIRROR $suite-updates main
 deb $SECURITY $suite-security main"
+# The key covers the build section of this script (from its heading to the
+# end), not the runner: editing how roots are entered rebuilds nothing.
 key=$({
   printf 'suite %s\npackages %s\n%s\n' "$suite" "$packages" "$sources"
-  cat "$0"
+  sed -n '/^# ---- build -/,$p' "$0"
 } | sha256sum | cut -c1-16)
 name=$suite-$key
 pristine=$CACHE/$name/root
@@ -172,6 +183,14 @@ pristine=$CACHE/$name/root
 mkdir -p "$CACHE"
 exec 9>"$CACHE/$name.lock"
 flock 9 || die 3 "cannot lock $CACHE/$name.lock"
+# Debian's updates (QEMU's security fixes) reach the cache when it is
+# rebuilt: a root older than the maximum age is built again.
+max_age=${QEMU_SANDBOXED_ROOT_MAX_AGE_DAYS:-30}
+case "$max_age" in '' | *[!0-9]*) die 2 "QEMU_SANDBOXED_ROOT_MAX_AGE_DAYS=$max_age: expected a number of days" ;; esac
+if [ -f "$CACHE/$name/info" ] && [ -n "$(find "$CACHE/$name/info" -mtime +"$max_age")" ]; then
+  echo "$prog: $name is older than $max_age days: building it again" >&2
+  rm -rf "$CACHE/$name"
+fi
 if ! [ -f "$CACHE/$name/info" ]; then
   log=$CACHE/$name.log
   tmp=$CACHE/.build-$name-$$

@@ -22,6 +22,7 @@ import {
   readdirSync,
   readlinkSync,
   realpathSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -77,8 +78,9 @@ function note(...lines: string[]): void {
 
 /** The domain: TCG, the guest's kernel and initrd (plus the ACPI add-on), serial console into a file. */
 function domainXml(consoleLog: string): string {
+  // no_timer_check as in scripts/lib/vm.ts (guestArgs).
   const cmdline =
-    'console=ttyS0 quiet loglevel=0 panic=-1 qs.mode=stay qs.check=cpu rdinit=/qs-acpi/init';
+    'console=ttyS0 quiet loglevel=0 panic=-1 no_timer_check qs.mode=stay qs.check=cpu rdinit=/qs-acpi/init';
   return `<domain type='qemu'>
   <name>${DOMAIN}</name>
   <memory unit='MiB'>128</memory>
@@ -303,8 +305,18 @@ describe('a domain with the launcher as <emulator>', () => {
     note(`# cat /run/libvirt/qemu/${DOMAIN}.pid`, String(pid));
 
     // Exec'd in place: the pid libvirt forked and recorded is QEMU itself.
-    const exe = realpathSync(`/proc/${pid}/exe`);
-    expect(exe).toBe(realpathSync(qemuBinary()));
+    // The file behind /proc/<pid>/exe is QEMU's binary (same device and inode)...
+    const qemu = realpathSync(qemuBinary());
+    const [running, binary] = [statSync(`/proc/${pid}/exe`), statSync(qemu)];
+    expect([running.dev, running.ino]).toEqual([binary.dev, binary.ino]);
+    // ...and its name is the path in QEMU's mount namespace, libvirtd's
+    // private one. On a host that is our path. Chrooted (the suites in a
+    // Debian root, whose runner names the root's host directory in
+    // QEMU_SANDBOXED_CHROOT), libvirtd's copy of the namespace still has the
+    // host's root above ours, so the kernel names the file from there: the
+    // root's host directory, then our path.
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    expect(exe).toBe(`${process.env.QEMU_SANDBOXED_CHROOT ?? ''}${qemu}`);
     const status = procStatus(pid);
     expect(status.get('Seccomp')).toBe('2');
     note(

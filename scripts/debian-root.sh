@@ -129,10 +129,12 @@ bind_at $(q "$host") $(q "$inner") $ro"
 r=$(q "$dir")
 fail() { echo \"$prog: error: \$*\" >&2; exit 125; }
 bind_at() { # host inner readonly
-  # Resolved inside the root: its absolute symlinks (/var/run -> /run) must
-  # not lead out to the host's own directories.
-  t=\"\$r\$(chroot \"\$r\" /usr/bin/realpath -m \"\$2\")\" || fail \"cannot resolve \$2 in the root\"
-  if [ -d \"\$1\" ]; then mkdir -p \"\$t\"; else mkdir -p \"\${t%/*}\"; [ -e \"\$t\" ] || : >\"\$t\"; fi
+  # The mount point is made and resolved inside the root (its own sh, mkdir,
+  # realpath): its absolute symlinks (/var/run -> /run) must not lead out to
+  # the host's directories.
+  if [ -d \"\$1\" ]; then make='mkdir -p \"\$1\"'; else make='mkdir -p \"\$(dirname \"\$1\")\" && { [ -e \"\$1\" ] || : >\"\$1\"; }'; fi
+  chroot \"\$r\" /bin/sh -c \"\$make\" sh \"\$2\" || fail \"cannot make \$2 in the root\"
+  t=\"\$r\$(chroot \"\$r\" realpath \"\$2\")\" || fail \"cannot resolve \$2 in the root\"
   mount --rbind \"\$1\" \"\$t\" || fail \"cannot bind \$1 at \$2\"
   if [ \"\$3\" = 1 ]; then mount -o remount,bind,ro \"\$t\" || fail \"cannot make \$2 read-only\"; fi
 }

@@ -168,19 +168,42 @@ export function resolveBinary(
  * the real binary, a second exec that spawn=deny refuses after our own.
  */
 export function scriptInterpreter(path: string): string | undefined {
-  let head: Buffer;
+  let fd: number;
   try {
-    const fd = openSync(path, 'r');
-    try {
-      head = Buffer.alloc(256);
-      head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
-    } finally {
-      closeSync(fd);
-    }
+    fd = openSync(path, 'r');
   } catch {
     return undefined; // resolveBinary already vouched for it; exec will say the rest
+  }
+  try {
+    return scriptInterpreterOf(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The same, read from an open descriptor of the binary (from offset 0, whatever its position). */
+export function scriptInterpreterOf(fd: number): string | undefined {
+  let head = Buffer.alloc(256);
+  try {
+    head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+  } catch {
+    return undefined;
   }
   if (head[0] !== 0x23 || head[1] !== 0x21) return undefined; // "#!"
   const line = head.subarray(2).toString('latin1').split('\n')[0].trim();
   return line === '' ? '(none)' : line;
+}
+
+/**
+ * Whether exec by descriptor (execveat AT_EMPTY_PATH) keeps the program's
+ * name: since Linux 6.14 the kernel names the process after the file
+ * (comm_from_dentry); before, `ps` and /proc/PID/comm show the descriptor's
+ * number instead of qemu-system-*, which monitoring would trip over.
+ * `release` is /proc/sys/kernel/osrelease.
+ */
+export function execByDescriptorKeepsName(release: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release.trim());
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 6 || (major === 6 && minor >= 14);
 }

@@ -29,8 +29,12 @@ export interface LaunchRecord {
   readonly filterSource: 'precompiled' | 'compiled' | null;
   readonly noNewPrivs: boolean;
   readonly execGate: boolean;
+  /** Under the gate: QEMU's file exec'd by descriptor (exactly the file checked) or by path. */
+  readonly execBy?: 'descriptor' | 'path';
   /** What we appended for QEMU's own -sandbox (resourcecontrol with thread-context), if anything. */
   readonly qemuSandbox: string | null;
+  /** The Landlock domain QEMU enters (launcher/landlock.ts), or why none. */
+  readonly landlock?: string;
   /** Milliseconds since Node started (so Node's own start-up is included). */
   readonly elapsedMs: number;
   /** elapsedMs at the end of each phase (main, policy, binary, preflight, compile, filter). */
@@ -75,6 +79,7 @@ export function humanLine(r: LaunchRecord): string {
   }
   parts.push(`nnp=${r.noNewPrivs ? 'on' : 'off'}`);
   if (r.execGate) parts.push('exec-gate');
+  if (r.landlock?.startsWith('scoped')) parts.push('landlock');
   if (r.qemuSandbox) parts.push(`+ QEMU ${r.qemuSandbox}`);
   parts.push(`-> ${r.binary} (${r.elapsedMs.toFixed(1)} ms)`);
   return parts.join(' ');

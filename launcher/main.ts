@@ -16,7 +16,7 @@
  * Any failure: one line on stderr, a documented exit code (errors.ts), and
  * QEMU is never started unfiltered. Only `-sandbox off` runs without a filter.
  */
-import { readFileSync, realpathSync, writeSync } from 'node:fs';
+import { openSync, readFileSync, readdirSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { readPrecompiled } from '../src/compiler/precompiled';
@@ -29,10 +29,17 @@ import {
   resolveSandboxPolicy,
 } from '../src/policy/sandbox-option';
 import type { SandboxPolicy } from '../src/policy/types';
-import { chooseBinary, resolveBinary, scriptInterpreter, type ResolvedBinary } from './binary';
+import {
+  chooseBinary,
+  execByDescriptorKeepsName,
+  resolveBinary,
+  scriptInterpreterOf,
+  type ResolvedBinary,
+} from './binary';
 import { environmentMap, qemuEnvironment } from './env';
 import { EXIT, LaunchError, type ExitCode } from './errors';
 import { checkKernelSupport } from './kernel';
+import { landlockRecord, planLandlock, type LandlockPlan } from './landlock';
 import { createLog, type LauncherLog } from './log';
 import { planNoNewPrivs } from './no-new-privs';
 import { preflight, preflightReport } from './preflight';
@@ -45,6 +52,7 @@ import { cmdlineArgs, parseTrampolineArgs } from './state';
 type Native = typeof import('../src/native');
 type Arch = typeof import('../src/arch');
 type Gate = typeof import('../src/native/gate');
+type Landlock = typeof import('../src/native/landlock');
 
 /** How long the gate waits for our execve's notification. */
 const GATE_TIMEOUT_MS = 10_000;
@@ -153,13 +161,33 @@ function run(log: { current?: LauncherLog }): void {
   const nnp = planNoNewPrivs(policy, readFileSync('/proc/self/status', 'latin1'));
 
   marks.binary = ms();
+  // Under spawn=deny the gate lets exactly one exec through: it runs the file
+  // opened here, whose first bytes preflight reads (a script needs a second
+  // exec), by descriptor where the kernel then keeps QEMU's name; elsewhere
+  // by path. Close-on-exec: QEMU never sees it. An execute-only binary
+  // cannot be opened (EACCES): it cannot be a script either (an interpreter
+  // must read it), so it is exec'd by path.
+  const gated = policy.enable && policy.spawn === 'deny';
+  let binaryFd: number | undefined;
+  if (gated) {
+    try {
+      binaryFd = openSync(binary.path, 'r');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'EACCES')
+        throw new LaunchError(
+          `cannot open ${binary.path}: ${err.code ?? err.message}`,
+          err.code === 'ENOENT' ? EXIT.notFound : EXIT.cannotExecute,
+        );
+    }
+  }
   const findings = preflight(qemuArgs, policy, {
     noNewPrivs: nnp.inEffect,
     sandboxOnCommandLine,
     // Only spawn=deny cares whether the binary is a script (one read of its first bytes).
     binary:
-      policy.enable && policy.spawn === 'deny'
-        ? { path: binary.path, interpreter: scriptInterpreter(binary.path) }
+      binaryFd !== undefined
+        ? { path: binary.path, interpreter: scriptInterpreterOf(binaryFd) }
         : undefined,
   });
   if (findings.length > 0) {
@@ -199,16 +227,35 @@ function run(log: { current?: LauncherLog }): void {
     checkKernelSupport(filter.program);
   }
   const armGate = filter?.needsExecGate === true;
+  // The Landlock domain (launcher/landlock.ts): what the kernel offers decides.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const landlockNative = (): Landlock => require('../src/native/landlock') as Landlock;
+  const hostSyscalls = abiName === null ? undefined : (cached?.host ?? arch().getAbi(abiName));
+  const landlockNumbers = hostSyscalls && {
+    createRuleset: hostSyscalls.syscalls.get('landlock_create_ruleset') ?? -1,
+    restrictSelf: hostSyscalls.syscalls.get('landlock_restrict_self') ?? -1,
+  };
+  const landlock: LandlockPlan = planLandlock(
+    policy,
+    landlockNumbers && landlockNumbers.createRuleset >= 0
+      ? landlockNative().landlockSupport(landlockNumbers)
+      : { abi: 0, reason: 'no Landlock syscalls on this ABI' },
+  );
   marks.compile = ms();
 
   const args = [
     ...qemuRawArgs(state.args, strings),
     ...delegation.extraArgs.map((s) => Buffer.from(s)),
   ];
+  const byDescriptor =
+    armGate &&
+    binaryFd !== undefined &&
+    execByDescriptorKeepsName(readFileSync('/proc/sys/kernel/osrelease', 'latin1'));
   const exec = native.prepareExec(
     binary.path,
     [Buffer.from(binary.path), ...args],
     qemuEnvironment(state.environ),
+    byDescriptor ? binaryFd : undefined,
   );
 
   // ---- from here on the process is being turned into QEMU ----
@@ -256,7 +303,9 @@ function run(log: { current?: LauncherLog }): void {
     filterSource: filter ? (cached ? 'precompiled' : 'compiled') : null,
     noNewPrivs: nnp.inEffect,
     execGate: armGate,
+    ...(armGate ? { execBy: byDescriptor ? 'descriptor' : 'path' } : {}),
     qemuSandbox: delegation.extraArgs.length > 0 ? delegation.extraArgs[1] : null,
+    landlock: landlockRecord(landlock),
     elapsedMs: ms(),
     marks,
   });
@@ -266,15 +315,33 @@ function run(log: { current?: LauncherLog }): void {
   // gate's threadpool thread starts, so that it inherits the mask.
   restoreSignals(state.signals);
 
+  // The domain goes on this thread, last: the exec'ing thread's domain is
+  // what QEMU inherits. Under the gate the exec runs on a threadpool thread
+  // that does not exist yet (libuv starts it at the gate), so it is created
+  // inside the domain; the gate refuses a thread that existed before.
+  let threadsBeforeDomain: ReadonlySet<number> | undefined;
+  if (landlock.apply && landlockNumbers) {
+    try {
+      landlockNative().restrictSelf(landlockNumbers, landlock, landlock.flags);
+    } catch (e) {
+      const why = e instanceof native.NativeError ? e.code : (e as Error).message;
+      throw new LaunchError(
+        `entering the Landlock domain failed: ${why}; QEMU was not started`,
+        EXIT.software,
+      );
+    }
+    threadsBeforeDomain = new Set(readdirSync('/proc/self/task').map(Number));
+  }
+
   if (!armGate || abiName === null) {
     const errno = exec.run();
     // Still here: execve failed. Nothing ran; the filter dies with us.
     throw execFailed(binary.path, errno);
   }
 
-  const abi = cached?.host ?? arch().getAbi(abiName);
-  const nr = abi.syscalls.get('execve');
-  if (nr === undefined) throw new LaunchError(`no execve on ${abiName}`, EXIT.software);
+  const abi = hostSyscalls ?? arch().getAbi(abiName);
+  const nr = abi.syscalls.get(exec.syscall);
+  if (nr === undefined) throw new LaunchError(`no ${exec.syscall} on ${abiName}`, EXIT.software);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { execThroughGate } = require('../src/native/gate') as Gate;
   const outcome = execThroughGate(
@@ -286,6 +353,7 @@ function run(log: { current?: LauncherLog }): void {
       blockedSignals: state.signals.blocked,
       // Survives the trampoline's and Node's execs; a new thread starts without it.
       parentDeathSignal: native.getParentDeathSignal(),
+      ...(threadsBeforeDomain ? { threadsOutsideDomain: threadsBeforeDomain } : {}),
     },
     GATE_TIMEOUT_MS,
     // Runs only if execve returned: report and leave (QEMU did not start).

@@ -189,6 +189,14 @@ function checkNetClient(
         fix: 'use spawn=allow, or pass a pre-opened tap fd with -netdev tap,fd=N',
       });
     }
+    if (netDenied) {
+      add({
+        group: 'network',
+        setting: 'network=deny',
+        message: `${what}: the helper creates the tap with TUNSETIFF under QEMU's filter, which network=deny refuses`,
+        fix: 'pass a pre-opened tap fd with -netdev tap,fd=N (as libvirt does), or use network=allow',
+      });
+    }
     if (ctx.noNewPrivs) {
       add({
         group: 'no-new-privs',
@@ -211,6 +219,14 @@ function checkNetClient(
       }
       // With a pre-opened fd QEMU runs no script (and refuses script= with fd=).
       if (o.has('fd') || o.has('fds')) break;
+      if (netDenied) {
+        add({
+          group: 'network',
+          setting: 'network=deny',
+          message: `${kind} tap opens /dev/net/tun and creates its interface with TUNSETIFF; network=deny refuses that`,
+          fix: 'pass a pre-opened tap fd with -netdev tap,fd=N (as libvirt does), or use network=allow',
+        });
+      }
       // QEMU runs the default scripts without checking that they exist (net/tap.c);
       // a missing one fails QEMU with or without us, so only existing ones count.
       const fileExists = ctx.fileExists ?? fs.existsSync;

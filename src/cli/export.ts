@@ -92,6 +92,27 @@ export function negateCondition(c: ArgCondition): OciArg[][] | undefined {
       pieces.push([{ index: c.arg, value: u64(values[values.length - 1]), op: 'SCMP_CMP_GT' }]);
       return pieces;
     }
+    case 'notin': {
+      // Negated: the argument is one of the values. An int argument (width 32)
+      // is compared through a mask, so garbage in the upper half cannot slip
+      // past a rule the kernel would apply to the low half alone.
+      const values = [...new Set(c.values ?? [])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      return values.map((v): OciArg[] =>
+        c.width === 32
+          ? [{ index: c.arg, value: 0xffffffff, valueTwo: u64(v), op: 'SCMP_CMP_MASKED_EQ' }]
+          : [{ index: c.arg, value: u64(v), op: 'SCMP_CMP_EQ' }],
+      );
+    }
+    case 'range': {
+      // Negated: below min or above max (on 64 bits: garbage in the upper half
+      // counts as above max, which only makes the export stricter).
+      const pieces: OciArg[][] = [];
+      const min = c.min ?? 0n;
+      const max = c.max ?? 0xffffffffn;
+      if (min > 0n) pieces.push([{ index: c.arg, value: u64(min), op: 'SCMP_CMP_LT' }]);
+      pieces.push([{ index: c.arg, value: u64(max), op: 'SCMP_CMP_GT' }]);
+      return pieces;
+    }
     case 'masked': {
       // (arg & ~ignore) has every bit of allOf and none of noneOf, negated:
       // some allOf bit is clear, or some noneOf bit is set. One MASKED_EQ per bit.
@@ -125,6 +146,8 @@ export function pieceWords(syscall: string, a: OciArg, cloneFlagsArg: number): s
   const v = (n: number): string => valueWords(syscall, a.index, cloneFlagsArg, BigInt(n));
   switch (a.op) {
     case 'SCMP_CMP_MASKED_EQ':
+      // One flag bit: has or lacks it; the low-32 mask: an int compared exactly.
+      if (a.value === 0xffffffff) return `${name} (low 32 bits) is ${v(a.valueTwo ?? 0)}`;
       return `${name} ${a.valueTwo ? 'has' : 'lacks'} ${cloneFlagNamesOf(syscall, BigInt(a.value))}`;
     case 'SCMP_CMP_NE':
       return `${name} is not ${v(a.value)}`;

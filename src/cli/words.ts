@@ -13,8 +13,23 @@ function hexOrDecimal(v: bigint): string {
 }
 
 /** A value by its name in one constant family (first name wins: AF_UNIX, not AF_LOCAL). */
-function named(family: 'af' | 'sched'): Decoder {
+function named(family: 'af' | 'sched' | 'ioctl'): Decoder {
   return (v) => constantNames(v, family)[0] ?? hexOrDecimal(v);
+}
+
+/** A flag mask as names of one family, OR-ed (unnamed bits in hex). */
+function flagNames(mask: bigint, family: 'seccomp'): string {
+  const names: string[] = [];
+  let rest = mask;
+  for (let bit = 1n; bit <= mask; bit <<= 1n) {
+    const name = mask & bit ? constantNames(bit, family)[0] : undefined;
+    if (name) {
+      names.push(name);
+      rest &= ~bit;
+    }
+  }
+  if (rest !== 0n || names.length === 0) names.push(hexOrDecimal(rest));
+  return names.join('|');
 }
 
 function cloneFlags(v: bigint): string {
@@ -38,6 +53,12 @@ const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
   personality: ['persona'],
   ioctl: ['fd', 'request', 'arg'],
   prctl: ['option', 'arg2', 'arg3', 'arg4', 'arg5'],
+  seccomp: ['operation', 'flags', 'args'],
+  kill: ['pid', 'sig'],
+  prlimit64: ['pid', 'resource', 'new_limit', 'old_limit'],
+  migrate_pages: ['pid', 'maxnode', 'old_nodes', 'new_nodes'],
+  move_pages: ['pid', 'count', 'pages', 'nodes', 'status', 'flags'],
+  perf_event_open: ['attr', 'pid', 'cpu', 'group_fd', 'flags'],
 };
 
 export function argName(syscall: string, index: number, cloneFlagsArg = 0): string {
@@ -53,6 +74,8 @@ function decoder(syscall: string, index: number, cloneFlagsArg: number): Decoder
   if ((syscall === 'socket' || syscall === 'socketpair') && index === 0) return named('af');
   if (syscall === 'sched_setscheduler' && index === 1) return named('sched');
   if ((syscall === 'clone' && index === cloneFlagsArg) || syscall === 'unshare') return cloneFlags;
+  if (syscall === 'ioctl' && index === 1) return named('ioctl');
+  if (syscall === 'seccomp' && index === 1) return (v) => flagNames(v, 'seccomp');
   return hexOrDecimal;
 }
 
@@ -79,12 +102,16 @@ export function conditionWords(syscall: string, c: ArgCondition, cloneFlagsArg =
       return `${name}${width} is ${dec(c.values?.[0] ?? 0n)}`;
     case 'in':
       return `${name}${width} is one of ${(c.values ?? []).map(dec).join(', ')}`;
+    case 'notin':
+      return `${name}${width} is none of ${(c.values ?? []).map(dec).join(', ')}`;
+    case 'range':
+      return `${name}${width} is between ${dec(c.min ?? 0n)} and ${dec(c.max ?? 0n)}`;
     case 'masked': {
       const parts: string[] = [];
       if (c.allOf !== undefined && c.allOf !== 0n)
         parts.push(`has all of ${cloneFlagOr(dec, c.allOf)}`);
       if (c.noneOf !== undefined && c.noneOf !== 0n)
-        parts.push(`none of ${cloneFlagOr(dec, c.noneOf)}`);
+        parts.push(`${parts.length ? '' : 'has '}none of ${cloneFlagOr(dec, c.noneOf)}`);
       const notes = [
         ...(c.width === 32 ? ['low 32 bits'] : []),
         ...(c.ignore !== undefined && c.ignore !== 0n
@@ -102,7 +129,8 @@ export function cloneFlagNamesOf(syscall: string, mask: bigint): string {
 }
 
 function cloneFlagOr(dec: Decoder, v: bigint): string {
-  return dec === cloneFlags ? cloneFlags(v) : `0x${v.toString(16)}`;
+  if (dec === cloneFlags) return cloneFlags(v);
+  return dec === hexOrDecimal ? `0x${v.toString(16)}` : dec(v);
 }
 
 /** "killed (SIGSYS)", "fails with EPERM", ... */

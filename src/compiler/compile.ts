@@ -251,6 +251,18 @@ class Generator {
     const a = this.asm;
     const off = argOffsets(this.abi, c.arg);
     const jumpTo = (t: Target): void => this.jumpTo(t);
+    // notin is in with the outcomes swapped.
+    if (c.op === 'notin') return this.emitCondition({ ...c, op: 'in' }, fail, pass);
+    if (c.op === 'range') {
+      // 32 bits only (the validator refuses wider): min <= low word <= max.
+      const min = Number((c.min ?? 0n) & MASK32);
+      const max = Number((c.max ?? MASK32) & MASK32);
+      if (min === 0 && max === U32_MAX) return jumpTo(pass);
+      a.loadAbs(off.lo);
+      if (min > 0) a.jge(min, max === U32_MAX ? pass : null, fail);
+      if (max < U32_MAX) a.jgt(max, fail, pass);
+      return;
+    }
     if (c.op === 'eq' || c.op === 'in') {
       const raw = c.values ?? [];
       const values = [

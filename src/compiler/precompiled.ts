@@ -31,7 +31,15 @@ export const PRECOMPILED_FORMAT = 1;
 export const COMPILER_VERSION = 1;
 
 /** The syscall numbers the hot path needs (src/native, the exec gate). */
-export const HOST_SYSCALLS = ['seccomp', 'rt_sigaction', 'rt_sigprocmask', 'execve'] as const;
+export const HOST_SYSCALLS = [
+  'seccomp',
+  'rt_sigaction',
+  'rt_sigprocmask',
+  'execve',
+  'execveat',
+  'landlock_create_ruleset',
+  'landlock_restrict_self',
+] as const;
 
 /** What the launcher needs to know about the host ABI, without src/arch. */
 export interface HostFacts {

@@ -97,8 +97,12 @@ function withArg(i: number, v: bigint): bigint[] {
  */
 export function argCasesFor(c: ArgCondition): bigint[][] {
   const values = new Set<bigint>([0n, U64, HIGH_GARBAGE]);
-  if (c.op === 'eq' || c.op === 'in') {
+  if (c.op === 'eq' || c.op === 'in' || c.op === 'notin') {
     for (const v of c.values ?? []) {
+      for (const w of [v, v + 1n, v - 1n, v | HIGH_GARBAGE]) values.add(w & U64);
+    }
+  } else if (c.op === 'range') {
+    for (const v of [c.min ?? 0n, c.max ?? 0n]) {
       for (const w of [v, v + 1n, v - 1n, v | HIGH_GARBAGE]) values.add(w & U64);
     }
   } else {

@@ -65,7 +65,7 @@ export interface Libc {
     ): void;
   };
   /** syscall(2) with every argument as an integer (pointers passed as addresses). */
-  syscall(
+  syscall: ((
     nr: number,
     a1: number,
     a2: number,
@@ -73,7 +73,19 @@ export interface Libc {
     a4: number,
     a5: number,
     a6: number,
-  ): number;
+  ) => number) & {
+    /** ffi-napi: the same call on a libuv threadpool thread. */
+    async(
+      nr: number,
+      a1: number,
+      a2: number,
+      a3: number,
+      a4: number,
+      a5: number,
+      a6: number,
+      cb: (err: Error | null, ret: number) => void,
+    ): void;
+  };
   fcntl(fd: number, cmd: number, arg: number): number;
   ioctl(fd: number, request: number, arg: Buffer): number;
   poll(fds: Buffer, nfds: number, timeout: number): number;

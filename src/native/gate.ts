@@ -57,7 +57,7 @@ import { notifRecv, notifSend, pollIn } from './notify';
 import type { PreparedExec } from './index';
 
 export interface GateExpectation {
-  /** execve's number on the native ABI. */
+  /** The number of our exec's syscall (execve, or execveat by descriptor) on the native ABI. */
   readonly nr: number;
   /** AUDIT_ARCH_* of the native ABI. */
   readonly arch: number;
@@ -65,6 +65,12 @@ export interface GateExpectation {
   readonly blockedSignals: bigint;
   /** The caller's parent-death signal (0: none), given to the exec thread. */
   readonly parentDeathSignal?: number;
+  /**
+   * The threads that existed when the launcher entered its Landlock domain:
+   * they are outside it, and an exec from one of them would take QEMU out of
+   * it. The exec thread must be a newer one.
+   */
+  readonly threadsOutsideDomain?: ReadonlySet<number>;
 }
 
 export type GateOutcome =
@@ -114,11 +120,14 @@ export function execThroughGate(
     const n = notifRecv(listener);
     if (!n) continue; // the caller went away before we read it
     const mask = threadSignalMask(n.pid);
+    // execve(path, ...) or execveat(fd, "", ..., AT_EMPTY_PATH): our buffers, our descriptor.
     const ours =
       mask !== undefined &&
       n.nr === expect.nr &&
       n.arch === expect.arch &&
-      n.args[0] === exec.pathAddress;
+      (exec.fd === undefined
+        ? n.args[0] === exec.pathAddress
+        : n.args[0] === BigInt(exec.fd) && n.args[1] === exec.pathAddress);
     if (!ours) {
       // Another thread, syscall or path: not our exec. Refuse it, keep waiting.
       refusedOthers++;
@@ -130,6 +139,14 @@ export function execThroughGate(
       return {
         kind: 'refused',
         reason: `the exec thread's signal mask is ${mask.toString(16)}, not the caller's ${expect.blockedSignals.toString(16)}`,
+        refusedOthers,
+      };
+    }
+    if (expect.threadsOutsideDomain?.has(n.pid)) {
+      notifSend(listener, n.id, { errno: EPERM });
+      return {
+        kind: 'refused',
+        reason: `the exec thread ${n.pid} existed before the Landlock domain, so QEMU would run outside it`,
         refusedOthers,
       };
     }

@@ -110,6 +110,17 @@ export function useHostSyscalls(host: HostSyscalls): void {
   numbers = undefined;
 }
 
+/** One host syscall number by name (from the compile cache's facts or src/arch). */
+function syscallNumber(name: string): number {
+  const abi =
+    hostSyscalls ??
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    ((a: typeof import('../arch')) => a.getAbi(a.detectHostAbi()))(require('../arch'));
+  const nr = abi.syscalls.get(name);
+  if (nr === undefined) throw new Error(`no ${name} syscall on ${abi.name}`);
+  return nr;
+}
+
 function syscallNumbers(): SyscallNumbers {
   if (numbers) return numbers;
   // Required here, not at the top: the syscall tables cost ~6 ms to load and
@@ -289,8 +300,12 @@ export function setSignalDisposition(sig: number, disposition: 'ignore' | 'defau
  * address of the path string the kernel will see in args[0].
  */
 export interface PreparedExec {
-  /** Address of the NUL-terminated path: seccomp_data.args[0] of our execve. */
+  /** The syscall it makes: execve, or execveat by descriptor. */
+  readonly syscall: 'execve' | 'execveat';
+  /** Address of the NUL-terminated path: args[0] of execve, args[1] of execveat ("" there). */
   readonly pathAddress: bigint;
+  /** execveat only: the descriptor of the file it runs (args[0]). */
+  readonly fd?: number;
   /** Calls execve(2) on this thread. Returns only on failure, with errno. */
   run(): number;
   /**
@@ -319,23 +334,53 @@ function pointerArray(strings: readonly Buffer[]): Buffer {
   return arr; // zero-filled: the last slot is NULL
 }
 
-/** Arguments and environment are raw bytes (they need not be UTF-8). */
+/** execveat flag: run the file `fd` refers to ("" path). */
+const AT_EMPTY_PATH = 0x1000;
+
+/**
+ * Arguments and environment are raw bytes (they need not be UTF-8). With
+ * `fd` (an open descriptor of the file, close-on-exec), the exec is
+ * execveat(fd, "", ..., AT_EMPTY_PATH): exactly that file runs, whatever its
+ * path names by then; `path` is then only for messages.
+ */
 export function prepareExec(
   path: Buffer | string,
   argv: readonly (Buffer | string)[],
   envp: readonly (Buffer | string)[],
+  fd?: number,
 ): PreparedExec {
   const { libc, ref } = ffi();
-  const pathBuf = cString(path);
+  const pathBuf = cString(fd === undefined ? path : '');
   const argStrings = argv.map(cString);
   const envStrings = envp.map(cString);
   const argvBuf = pointerArray(argStrings);
   const envBuf = pointerArray(envStrings);
   const keepAlive = [pathBuf, argStrings, envStrings, argvBuf, envBuf];
+  const execveat = fd === undefined ? -1 : syscallNumber('execveat');
+  const atArgs = (): [number, number, number, number, number, number, number] => [
+    execveat,
+    fd ?? -1,
+    ref.address(pathBuf),
+    ref.address(argvBuf),
+    ref.address(envBuf),
+    AT_EMPTY_PATH,
+    0,
+  ];
+  const afterExec = (onFailed: (errno: number | undefined) => void) => (): void => {
+    void keepAlive.length;
+    // errno lives in the threadpool thread: ask that thread (FIFO, one thread).
+    if (process.env.UV_THREADPOOL_SIZE !== '1') return onFailed(undefined);
+    libc.__errno_location.async((err: Error | null, p: Buffer) => {
+      onFailed(err ? undefined : ref.reinterpret(p, 4, 0).readInt32LE(0));
+    });
+  };
   return {
+    syscall: fd === undefined ? 'execve' : 'execveat',
     pathAddress: BigInt(ref.address(pathBuf)),
+    ...(fd === undefined ? {} : { fd }),
     run(): number {
-      libc.execve(pathBuf, argvBuf, envBuf);
+      if (fd === undefined) libc.execve(pathBuf, argvBuf, envBuf);
+      else libc.syscall(...atArgs());
       const err = ffi().errno();
       void keepAlive.length;
       return err;
@@ -344,14 +389,8 @@ export function prepareExec(
       if (parentDeathSignal !== 0) {
         libc.prctl.async(PR_SET_PDEATHSIG, parentDeathSignal, 0, 0, 0, () => undefined);
       }
-      libc.execve.async(pathBuf, argvBuf, envBuf, () => {
-        void keepAlive.length;
-        // errno lives in the threadpool thread: ask that thread (FIFO, one thread).
-        if (process.env.UV_THREADPOOL_SIZE !== '1') return onFailed(undefined);
-        libc.__errno_location.async((err: Error | null, p: Buffer) => {
-          onFailed(err ? undefined : ref.reinterpret(p, 4, 0).readInt32LE(0));
-        });
-      });
+      if (fd === undefined) libc.execve.async(pathBuf, argvBuf, envBuf, afterExec(onFailed));
+      else libc.syscall.async(...atArgs(), afterExec(onFailed));
     },
   };
 }

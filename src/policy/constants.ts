@@ -105,11 +105,40 @@ export const SCHED_POLICIES: Readonly<Record<string, bigint>> = {
   SCHED_RESET_ON_FORK: 0x40000000n,
 };
 
+/** seccomp(2) filter flags, include/uapi/linux/seccomp.h. */
+export const SECCOMP_FLAGS: Readonly<Record<string, bigint>> = {
+  SECCOMP_FILTER_FLAG_TSYNC: 1n,
+  SECCOMP_FILTER_FLAG_LOG: 2n,
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4n,
+  SECCOMP_FILTER_FLAG_NEW_LISTENER: 8n,
+  SECCOMP_FILTER_FLAG_TSYNC_ESRCH: 16n,
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 32n,
+};
+
+/**
+ * ioctl request numbers, which encode a direction: _IOW('T', 202, int) is
+ * 0x400454ca where _IOC_WRITE is 1 (x86, arm, s390, riscv, loongarch) and
+ * 0x800454ca where it is 4 (powerpc, mips). Neither value means anything
+ * else on the other family (include/uapi/linux/if_tun.h, asm/ioctl.h).
+ */
+export const IOCTL_REQUESTS: Readonly<Record<string, bigint>> = {
+  TUNSETIFF: 0x400454can,
+  TUNSETIFF_POWERPC_MIPS: 0x800454can,
+  // Terminal requests: asm-generic/ioctls.h (powerpc has the same two), and
+  // mips's own numbers, which are unassigned on the other ABIs.
+  TIOCSTI: 0x5412n,
+  TIOCLINUX: 0x541cn,
+  TIOCSTI_MIPS: 0x5472n,
+  TIOCLINUX_MIPS: 0x5483n,
+};
+
 /** Every symbolic name a filter may use, in one table. */
 export const CONSTANTS: Readonly<Record<string, bigint>> = {
   ...CLONE_FLAGS,
   ...ADDRESS_FAMILIES,
   ...SCHED_POLICIES,
+  ...SECCOMP_FLAGS,
+  ...IOCTL_REQUESTS,
 };
 
 /** A constant as written in JSON: a non-negative integer or a name from CONSTANTS. */
@@ -130,7 +159,9 @@ export function resolveConstant(ref: unknown): bigint {
     if (Object.prototype.hasOwnProperty.call(CONSTANTS, ref)) return CONSTANTS[ref];
     // Hex strings let a file spell flags above 2^53 that a JSON number cannot hold exactly.
     if (/^0x[0-9a-fA-F]+$/.test(ref)) return BigInt(ref);
-    throw new Error(`unknown constant "${ref}" (not a CLONE_*, AF_* or SCHED_* name, nor 0x...)`);
+    throw new Error(
+      `unknown constant "${ref}" (not a CLONE_*, AF_*, SCHED_*, SECCOMP_*, TUN* or TIOC* name, nor 0x...)`,
+    );
   }
   throw new Error(`expected a number or a constant name, got ${JSON.stringify(ref)}`);
 }
@@ -138,16 +169,17 @@ export function resolveConstant(ref: unknown): bigint {
 /** The symbolic names whose value is exactly `value` within one family (for explain/CLI). */
 export function constantNames(
   value: bigint,
-  family: 'clone' | 'af' | 'sched' | 'any' = 'any',
+  family: 'clone' | 'af' | 'sched' | 'seccomp' | 'ioctl' | 'any' = 'any',
 ): string[] {
-  const table =
-    family === 'clone'
-      ? CLONE_FLAGS
-      : family === 'af'
-        ? ADDRESS_FAMILIES
-        : family === 'sched'
-          ? SCHED_POLICIES
-          : CONSTANTS;
+  const families = {
+    clone: CLONE_FLAGS,
+    af: ADDRESS_FAMILIES,
+    sched: SCHED_POLICIES,
+    seccomp: SECCOMP_FLAGS,
+    ioctl: IOCTL_REQUESTS,
+    any: CONSTANTS,
+  };
+  const table = families[family];
   return Object.keys(table).filter((k) => table[k] === value);
 }
 

@@ -3,14 +3,14 @@
  * same thing as JSON Schema for editors and docs; this file is what the
  * product trusts (no schema library: one less dependency in a launcher that
  * runs before every VM). Errors name the file and the JSON path, e.g.
- * "filters/spawn.json: rules[3].unless.op: expected one of eq, in, masked".
+ * "filters/spawn.json: rules[3].unless.op: expected one of eq, in, notin, range, masked".
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { ABI_NAMES, errnoValue, getAbi, isKnownSyscall } from '../arch';
 import type { AbiName } from '../arch/types';
 import { resolveConstant } from './constants';
-import { GROUP_NAMES } from './types';
+import { CONDITION_OPS, GROUP_NAMES } from './types';
 import type {
   AllowedNote,
   GroupDefinition,
@@ -108,10 +108,12 @@ class Checker {
     const opKeys: Record<string, readonly string[]> = {
       eq: ['value'],
       in: ['values'],
+      notin: ['values'],
+      range: ['min', 'max'],
       masked: ['allOf', 'noneOf', 'ignore'],
     };
-    if (typeof op !== 'string' || !(op in opKeys)) {
-      this.fail(`${where}.op`, 'expected one of eq, in, masked');
+    if (typeof op !== 'string' || !(CONDITION_OPS as readonly string[]).includes(op)) {
+      this.fail(`${where}.op`, `expected one of ${CONDITION_OPS.join(', ')}`);
     }
     const required =
       op === 'masked' ? ['arg', 'width', 'op'] : ['arg', 'width', 'op', ...opKeys[op]];
@@ -129,7 +131,7 @@ class Checker {
     if (op === 'eq') {
       return { ...base, op, values: [this.constant(v.value, `${where}.value`, width)] };
     }
-    if (op === 'in') {
+    if (op === 'in' || op === 'notin') {
       const values = v.values;
       if (!Array.isArray(values) || values.length === 0) {
         this.fail(`${where}.values`, 'expected a non-empty array');
@@ -139,6 +141,15 @@ class Checker {
         op,
         values: values.map((x, i) => this.constant(x, `${where}.values[${i}]`, width)),
       };
+    }
+    if (op === 'range') {
+      // 32 bits only: every argument that needs a range (pids) is an int, and
+      // a 64-bit range would take a two-word comparison for no rule's sake.
+      if (width !== 32) this.fail(`${where}.width`, 'range compares 32 bits only');
+      const min = this.constant(v.min, `${where}.min`, 32);
+      const max = this.constant(v.max, `${where}.max`, 32);
+      if (min > max) this.fail(where, 'min is above max: the condition could never hold');
+      return { ...base, op, min, max };
     }
     if (v.allOf === undefined && v.noneOf === undefined) {
       this.fail(where, 'masked needs "allOf" and/or "noneOf"');
@@ -266,16 +277,22 @@ export function validateGroupSet(groups: readonly GroupDefinition[]): void {
   if (new Set(names).size !== names.length) {
     throw new GroupValidationError(`a group is defined twice: ${names.join(', ')}`);
   }
+  // A syscall belongs to one group, unless every rule for it has a condition:
+  // then each group takes away its own uses (ioctl: TIOCSTI always, TUNSETIFF
+  // under network=deny), and the compiler checks them in turn.
   const owner = new Map<string, GroupName>();
+  const conditional = new Map<string, boolean>();
   for (const g of groups) {
     for (const r of g.rules) {
       const prev = owner.get(r.syscall);
-      if (prev) {
+      if (prev && (prev === g.name || !conditional.get(r.syscall) || !r.unless)) {
         throw new GroupValidationError(
-          `${g.file}: "${r.syscall}" is already in group "${prev}": a syscall belongs to one group`,
+          `${g.file}: "${r.syscall}" is already in group "${prev}": a syscall belongs to one group, ` +
+            'unless each of its rules has a condition',
         );
       }
-      owner.set(r.syscall, g.name);
+      if (!prev) owner.set(r.syscall, g.name);
+      conditional.set(r.syscall, r.unless !== undefined);
     }
   }
   const x86 = getAbi('x86_64');

@@ -15,7 +15,9 @@ export type {
   RuleCondition,
   SandboxPolicy,
 } from './types';
-export { GROUP_NAMES } from './types';
+export { CONDITION_OPS, GROUP_NAMES } from './types';
+export type { ConditionOp } from './types';
+export { comparedValue, conditionHolds } from './condition';
 export {
   DEFAULT_POLICY,
   DEFAULT_POLICY_STRING,
@@ -70,7 +72,9 @@ export {
   ADDRESS_FAMILIES,
   CLONE_FLAGS,
   CONSTANTS,
+  IOCTL_REQUESTS,
   SCHED_POLICIES,
+  SECCOMP_FLAGS,
   cloneFlagNames,
   constantNames,
   resolveConstant,

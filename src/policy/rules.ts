@@ -186,6 +186,8 @@ export function resolveCondition(c: RuleCondition, abi: Abi): ArgCondition {
     width,
     op: c.op,
     ...(c.values !== undefined ? { values: c.values } : {}),
+    ...(c.min !== undefined ? { min: c.min } : {}),
+    ...(c.max !== undefined ? { max: c.max } : {}),
     ...(c.allOf !== undefined ? { allOf: c.allOf } : {}),
     ...(c.noneOf !== undefined ? { noneOf: c.noneOf } : {}),
     ...(c.ignore !== undefined ? { ignore: c.ignore } : {}),

@@ -40,15 +40,22 @@ export interface ArgCondition {
   /** 32: compare only the low 32 bits (int arguments: the kernel ignores the rest). */
   readonly width: 32 | 64;
   /**
-   * eq: arg == values[0]; in: arg is one of values;
+   * eq: arg == values[0]; in: arg is one of values; notin: arg is none of values;
+   * range: min <= arg <= max (unsigned, width 32 only);
    * masked: (arg & ~ignore) has every bit of allOf and no bit of noneOf.
    */
-  readonly op: 'eq' | 'in' | 'masked';
+  readonly op: ConditionOp;
   readonly values?: readonly bigint[];
+  readonly min?: bigint;
+  readonly max?: bigint;
   readonly allOf?: bigint;
   readonly noneOf?: bigint;
   readonly ignore?: bigint;
 }
+
+/** The comparisons a rule's condition can make (see ArgCondition). */
+export type ConditionOp = 'eq' | 'in' | 'notin' | 'range' | 'masked';
+export const CONDITION_OPS: readonly ConditionOp[] = ['eq', 'in', 'notin', 'range', 'masked'];
 
 /** What the kernel will be told to do, as a resolved action. */
 export type ResolvedAction =

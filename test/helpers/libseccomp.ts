@@ -115,6 +115,12 @@ export function rulesForLibseccomp(rules: readonly ActiveRule[]): {
       lines.push(`${r.syscall} ${action}`);
     } else if (c.op === 'eq' || (c.op === 'in' && (c.values ?? []).length === 1)) {
       lines.push(`${r.syscall} ${action} ${c.arg} ne ${hex((c.values ?? [0n])[0])} 0`);
+    } else if (c.op === 'notin') {
+      for (const v of c.values ?? []) lines.push(`${r.syscall} ${action} ${c.arg} eq ${hex(v)} 0`);
+    } else if (c.op === 'range') {
+      if ((c.min ?? 0n) > 0n)
+        lines.push(`${r.syscall} ${action} ${c.arg} lt ${hex(c.min ?? 0n)} 0`);
+      lines.push(`${r.syscall} ${action} ${c.arg} gt ${hex(c.max ?? 0n)} 0`);
     } else if (c.op === 'masked') {
       const keep = ~(c.ignore ?? 0n);
       for (let b = 0n; b < 64n; b++) {

@@ -450,6 +450,12 @@ export const SAFE_ARGS: Readonly<Record<string, readonly string[]>> = {
   personality: ['0xffffffff'], // query only
   ptrace: ['-1', '0', '0', '0'], // invalid request: EIO
   process_vm_writev: ['-1', 'bad', '1', 'bad', '1', '0'],
+  process_vm_readv: ['-1', 'bad', '1', 'bad', '1', '0'],
+  pidfd_getfd: ['-1', '0', '0'], // no such pidfd: EBADF
+  process_madvise: ['-1', 'bad', '1', '0', '0'],
+  prlimit64: ['-1', '0', 'bad', 'bad'], // no pid -1: ESRCH
+  kill: ['-1', '0'], // signal 0 only asks whether a signal could be sent
+  setgroups32: ['-1', 'bad'],
   memfd_secret: ['0xffffffff'],
   // elevateprivileges: -1 ids are "unchanged" or EINVAL, never a real change
   setuid: ['-1'],
@@ -490,11 +496,12 @@ export const SAFE_ARGS: Readonly<Record<string, readonly string[]>> = {
   bpf: ['-1', 'bad', '0'],
   userfaultfd: ['0x80000000'], // invalid flags: EINVAL
   memfd_create: ['str:probe', '0'],
-  perf_event_open: ['bad', '0', '-1', '-1', '0'],
-  seccomp: ['1', '1', 'null'], // QEMU's own probe: EFAULT means "-sandbox available"
+  perf_event_open: ['bad', '1', '-1', '-1', '0'], // another pid; the bad attr: EFAULT
+  // A filter with its own listener; the NULL program: EFAULT
+  seccomp: ['1', '9', 'null'],
   prctl: ['39', '0', '0', '0', '0'], // PR_GET_NO_NEW_PRIVS: a read-only query
   chroot: ['bad'],
-  ioctl: ['-1', '0', '0'],
+  ioctl: ['-1', '0x400454ca', '0'], // TUNSETIFF on no descriptor: EBADF
   getpid: [],
   read: ['-1', 'bad', '1'],
 };

@@ -146,7 +146,7 @@ describe('stderr is a terminal: one short human line', () => {
     const lines = tty.split('\n').filter((l) => l !== '');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      /^qemu-sandboxed: on,spawn=deny \S+ filter \d+ insns sha256:[0-9a-f]{12} nnp=off exec-gate -> \S+ \(\d+\.\d ms\)$/,
+      /^qemu-sandboxed: on,spawn=deny \S+ filter \d+ insns sha256:[0-9a-f]{12} nnp=off exec-gate landlock -> \S+ \(\d+\.\d ms\)$/,
     );
     expect(lines[0]).toContain(probe);
     expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({ op: 'pid' });

@@ -8,7 +8,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 const REPO = join(__dirname, '..', '..');
@@ -279,6 +287,36 @@ describeX86('seccomp filters and the exec gate', () => {
     expect(r.status).toBe(126); // sh: exec /bin/true failed, not killed
     expect(r.signal).toBeNull();
     expect(r.stderr).toMatch(/Function not implemented/);
+  });
+
+  test('by descriptor (execveat AT_EMPTY_PATH): the file opened runs, even after its path was replaced', () => {
+    // The launcher opens QEMU's binary, preflight reads that descriptor, and
+    // the gate lets exactly that execveat through: renaming another program
+    // over the path in between changes nothing.
+    const r = child(`${FILTERS}${GATE}
+      const dir = fs.mkdtempSync('/tmp/qs-fdexec-');
+      const target = dir + '/prog';
+      fs.copyFileSync('/bin/echo', target); fs.chmodSync(target, 0o755);
+      const fd = fs.openSync(target, 'r');
+      fs.copyFileSync('/bin/false', dir + '/other'); fs.chmodSync(dir + '/other', 0o755);
+      fs.renameSync(dir + '/other', target);
+      for (const f of [0, 1, 2]) n.setFdFlags(f, 0);
+      n.setNoNewPrivs();
+      const listener = n.seccompSetModeFilter(execNotify, TSYNC_LISTENER);
+      const ex = n.prepareExec(target, ['echo', 'the-opened-file-ran'], [], fd);
+      out({ syscall: ex.syscall, fd: ex.fd === fd, dir });
+      const o = G.execThroughGate(ex, listener, { nr: 322, arch: 0xc000003e, blockedSignals: mask() }, 10000, (errno) => { out({ failed: errno }); process.exit(5); });
+      if (o.kind !== 'answered') { out(o); process.exit(4); }
+    `);
+    const [first] = lines(r);
+    if (typeof first?.dir === 'string') rmSync(first.dir, { recursive: true, force: true });
+    expect(first).toEqual({
+      syscall: 'execveat',
+      fd: true,
+      dir: expect.stringMatching(/qs-fdexec-/),
+    });
+    expect(r.stdout.trim().split('\n').pop()).toBe('the-opened-file-ran');
+    expect([r.status, r.signal]).toEqual([0, null]);
   });
 
   test("TSYNC puts the filter and no-new-privs on every thread (V8's, libuv's), not only the caller", () => {

@@ -8,7 +8,7 @@ import type { Abi } from '../../arch/types';
 import { BPF_K, BPF_RET, actionName, disassemble, runFilter } from '../../bpf';
 import type { Endian, Instruction, SeccompData } from '../../bpf/types';
 import { SECCOMP_RET } from '../../bpf/types';
-import { activeRules } from '../../policy';
+import { activeRules, comparedValue, conditionHolds } from '../../policy';
 import type { ActiveRule, ArgCondition } from '../../policy/types';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
@@ -81,23 +81,6 @@ export function executedPath(
   return path;
 }
 
-/** Whether an `unless` condition holds for these arguments (for the explanation only). */
-export function conditionHolds(c: ArgCondition, args: readonly bigint[]): boolean {
-  let v = args[c.arg] ?? 0n;
-  if (c.width === 32) v &= 0xffffffffn;
-  switch (c.op) {
-    case 'eq':
-      return v === (c.values?.[0] ?? 0n);
-    case 'in':
-      return (c.values ?? []).includes(v);
-    case 'masked': {
-      const m = v & ~(c.ignore ?? 0n);
-      const all = c.allOf ?? 0n;
-      return (m & all) === all && (m & (c.noneOf ?? 0n)) === 0n;
-    }
-  }
-}
-
 /** The part of an `unless` condition these arguments miss, in words. */
 export function whyNotExempt(
   syscall: string,
@@ -105,8 +88,7 @@ export function whyNotExempt(
   args: readonly bigint[],
   cloneFlagsArg: number,
 ): string {
-  let v = args[c.arg] ?? 0n;
-  if (c.width === 32) v &= 0xffffffffn;
+  const v = comparedValue(c, args);
   const name = argName(syscall, c.arg, cloneFlagsArg);
   if (c.op === 'masked') {
     const m = v & ~(c.ignore ?? 0n);
@@ -120,9 +102,19 @@ export function whyNotExempt(
   }
   const shown = valueWords(syscall, c.arg, cloneFlagsArg, v);
   const allowed = (c.values ?? []).map((x) => valueWords(syscall, c.arg, cloneFlagsArg, x));
-  return c.op === 'eq'
-    ? `${name} is ${shown}, not ${allowed[0]}`
-    : `${name} is ${shown}, not one of ${allowed.join(', ')}`;
+  switch (c.op) {
+    case 'eq':
+      return `${name} is ${shown}, not ${allowed[0]}`;
+    case 'notin':
+      return `${name} is ${shown}, one of ${allowed.join(', ')}`;
+    case 'range': {
+      const bound = (x: bigint | undefined): string =>
+        valueWords(syscall, c.arg, cloneFlagsArg, x ?? 0n);
+      return `${name} is ${shown}, not between ${bound(c.min)} and ${bound(c.max)}`;
+    }
+    default:
+      return `${name} is ${shown}, not one of ${allowed.join(', ')}`;
+  }
 }
 
 export interface SimulateJson {

@@ -10,7 +10,7 @@
  *             (QEMU's default set is always on, as in QEMU); or "rules": then
  *             the rules come from RULESFILE instead (the benchmark gives
  *             libseccomp exactly our rule set), one per line:
- *               NAME ACTION [ARG OP A B]   (ACTION hex SCMP_ACT_*, OP eq|ne|masked_eq,
+ *               NAME ACTION [ARG OP A B]   (ACTION hex SCMP_ACT_*, OP eq|ne|lt|gt|masked_eq,
  *                                           A B hex; masked_eq: (arg & A) == B)
  *   OPTIMIZE  1 (QEMU's build: libseccomp's default, priority-ordered) or
  *             2 (binary tree, SCMP_FLTATR_CTL_OPTIMIZE)
@@ -106,6 +106,8 @@ static void add_rules_file(const char *path) {
       struct scmp_arg_cmp c = {arg, SCMP_CMP_EQ, a, b};
       if (strcmp(op, "ne") == 0) c.op = SCMP_CMP_NE;
       else if (strcmp(op, "masked_eq") == 0) c.op = SCMP_CMP_MASKED_EQ;
+      else if (strcmp(op, "lt") == 0) c.op = SCMP_CMP_LT;
+      else if (strcmp(op, "gt") == 0) c.op = SCMP_CMP_GT;
       else if (strcmp(op, "eq") != 0) {
         fprintf(stderr, "libseccomp-export: bad op in %s", line);
         exit(2);

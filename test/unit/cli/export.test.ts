@@ -1,5 +1,5 @@
 import { HOST_ABI_NAMES, errnoValue, getHostAbi } from '../../../src/arch';
-import { conditionHolds } from '../../../src/cli/commands/simulate';
+import { conditionHolds } from '../../../src/policy';
 import {
   negateCondition,
   systemdText,

@@ -232,7 +232,7 @@ describe('the measurements themselves', () => {
     const cov = cacheCoverage({ ...f, program });
     expect(cov.cached).toBe(0);
     expect(cov.uncachedAllowed).toHaveLength(cov.allowedTotal);
-    expect(cov.allowedTotal).toBeGreaterThan(300);
+    expect(cov.allowedTotal).toBeGreaterThan(250); // not vacuous: most of the table;
   });
 
   test('pathStats equals a direct count over the table', () => {

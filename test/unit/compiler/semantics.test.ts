@@ -7,7 +7,8 @@
  *  - out-of-range numbers, -1, x32 numbers (0x40000000 | n, every x32 syscall
  *    on x86_64), and syscalls arriving with a foreign audit arch;
  *  - argument cases of the argument-checked calls (clone flags, sched policies,
- *    socket families), with garbage in the upper halves.
+ *    socket families, pids, seccomp flags, ioctl requests), with garbage in
+ *    the upper halves.
  * Everything is covered for every policy except random arguments on the whole
  * table, the x32 sweep and the foreign arch sweep, which rotate through the
  * policies (each case still runs for many policies and every action).
@@ -21,6 +22,9 @@ import { compilePolicy } from '../../../src/compiler';
 import {
   allPolicies,
   cloneFlagCases,
+  ioctlRequestCases,
+  pidCases,
+  seccompFlagCases,
   modelRules,
   policyName,
   referenceVerdict,
@@ -64,6 +68,19 @@ function argCases(abi: Abi): { nr: number; args: bigint[] }[] {
   const socket = abi.syscalls.get('socket');
   if (socket !== undefined)
     for (const f of socketFamilyCases()) out.push({ nr: socket, args: withArg(0, f) });
+  const byArg: [string, number, bigint[]][] = [
+    ['kill', 0, pidCases()],
+    ['prlimit64', 0, pidCases()],
+    ['migrate_pages', 0, pidCases()],
+    ['move_pages', 0, pidCases()],
+    ['perf_event_open', 1, pidCases()],
+    ['seccomp', 1, seccompFlagCases()],
+    ['ioctl', 1, ioctlRequestCases()],
+  ];
+  for (const [name, index, values] of byArg) {
+    const nr = abi.syscalls.get(name);
+    if (nr !== undefined) for (const v of values) out.push({ nr, args: withArg(index, v) });
+  }
   return out;
 }
 

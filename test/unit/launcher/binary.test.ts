@@ -5,6 +5,7 @@ import {
   qemuTargetForArch,
   resolveBinary,
   scriptInterpreter,
+  execByDescriptorKeepsName,
 } from '../../../launcher/binary';
 import { LaunchError } from '../../../launcher/errors';
 import { tempDir } from '../../helpers/tmp';
@@ -131,5 +132,20 @@ describe('scriptInterpreter', () => {
     expect(scriptInterpreter(script)).toBe('/bin/sh -e');
     expect(scriptInterpreter(process.execPath)).toBeUndefined();
     expect(scriptInterpreter(join(dir, 'missing'))).toBeUndefined();
+  });
+});
+
+describe('execByDescriptorKeepsName: the kernel names an fd-exec after the file from 6.14', () => {
+  test.each([
+    ['6.18.44-fc-v1272', true],
+    ['6.14.0', true],
+    ['7.0.1', true],
+    ['6.13.12', false],
+    ['6.12.48+deb13-amd64', false],
+    ['6.1.0-41-amd64', false],
+    ['5.10.0', false],
+    ['garbage', false],
+  ])('%s -> %s', (release, keeps) => {
+    expect(execByDescriptorKeepsName(release)).toBe(keeps);
   });
 });

@@ -201,6 +201,21 @@ describe('network=deny', () => {
     expect(preflight([], ALLOW, noFiles)).toEqual([]);
   });
 
+  test('a tap QEMU (or its bridge helper) creates itself, not one libvirt passes as fd=', () => {
+    const tap = run(['-netdev', 'tap,id=n,ifname=tap0,script=no,downscript=no'], NET);
+    expect(settings(tap)).toEqual([
+      '-netdev tap,id=n,ifname=tap0,script=no,downscript=no | network=deny',
+    ]);
+    expect(tap[0].message).toMatch(/TUNSETIFF/);
+    expect(tap[0].fix).toMatch(/fd=N/);
+    expect(refused(['-nic', 'tap,script=no,downscript=no'])).toEqual(['network=deny']);
+    expect(refused(['-netdev', 'bridge,id=n,br=br0'])).toEqual(['network=deny']);
+    expect(refused(['-netdev', 'tap,id=n,helper=/usr/lib/qemu/qemu-bridge-helper'])).toEqual([
+      'network=deny',
+    ]);
+    expect(refused(['-netdev', 'tap,fds=3:4,id=n,vhost=on,vhostfds=5:6'])).toEqual([]);
+  });
+
   test('socket-based netdevs on IP, not on unix sockets or fds', () => {
     expect(refused(['-netdev', 'socket,id=n,listen=:1234'])).toEqual(['network=deny']);
     expect(

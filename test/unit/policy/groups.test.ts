@@ -8,6 +8,7 @@ import {
   GROUP_NAMES,
   GroupValidationError,
   activeRules,
+  conditionHolds,
   defaultFiltersDir,
   loadGroups,
   parsePolicy,
@@ -15,7 +16,7 @@ import {
   validateGroupFile,
   validateGroupSet,
 } from '../../../src/policy';
-import type { GroupDefinition, GroupName } from '../../../src/policy';
+import type { ActiveRule, GroupDefinition, GroupName } from '../../../src/policy';
 import { validateSchema } from './json-schema-lite';
 
 const dir = defaultFiltersDir();
@@ -79,14 +80,23 @@ describe('the files', () => {
     }
   });
 
-  test('no syscall is in two groups', () => {
-    const seen = new Map<string, GroupName>();
+  test('a syscall is in two groups only when every rule for it has a condition (ioctl)', () => {
+    const seen = new Map<string, GroupName[]>();
     for (const g of groups) {
-      for (const r of g.rules) {
-        expect([r.syscall, seen.get(r.syscall)]).toEqual([r.syscall, undefined]);
-        seen.set(r.syscall, g.name);
-      }
+      for (const r of g.rules) seen.set(r.syscall, [...(seen.get(r.syscall) ?? []), g.name]);
     }
+    const shared = [...seen].filter(([, gs]) => gs.length > 1);
+    expect(shared).toEqual([['ioctl', ['default', 'network']]]);
+    for (const g of groups) {
+      for (const r of g.rules) if (r.syscall === 'ioctl') expect(r.unless).toBeDefined();
+    }
+    // And the validator refuses an unconditional rule in a second group.
+    const copy = groups.map((g) =>
+      g.name === 'obsolete'
+        ? { ...g, rules: [...g.rules, { ...g.rules[0], syscall: 'ioctl' }] }
+        : g,
+    );
+    expect(() => validateGroupSet(copy)).toThrow('a syscall belongs to one group');
   });
 
   test('every name exists on x86_64 or is listed absent there, and the listing is true', () => {
@@ -128,6 +138,7 @@ describe('the files', () => {
         'ssetmask',
         'setuid32',
         'setgid32',
+        'setgroups32',
         'setreuid32',
         'setregid32',
         'setresuid32',
@@ -218,11 +229,15 @@ describe('contents: QEMU parity (system/qemu-seccomp.c, QEMU 9.x)', () => {
     ];
     expect(qemuRules('elevateprivileges')).toEqual(ids.map((s) => [s, 'kill']));
     const ext = byName('elevateprivileges').rules.filter((r) => r.origin === 'extension');
-    expect(ext.map((r) => r.syscall)).toEqual(
-      ids.filter((s) => !['setpgid', 'setsid'].includes(s)).map((s) => `${s}32`),
-    );
+    // Beyond QEMU: the *32 forms, and setgroups (a root QEMU could join any group).
+    expect(ext.map((r) => r.syscall)).toEqual([
+      ...ids.filter((s) => !['setpgid', 'setsid'].includes(s)).map((s) => `${s}32`),
+      'setgroups',
+      'setgroups32',
+    ]);
+    expect(ext.every((r) => r.action === 'kill')).toBe(true);
     // Each *32 form exists exactly on the 32-bit ABIs with 16-bit legacy IDs.
-    for (const r of ext) {
+    for (const r of ext.filter((x) => x.syscall.endsWith('32'))) {
       expect(
         ['i386', 'arm'].every((a) => getAbi(a as 'i386' | 'arm').syscalls.has(r.syscall)),
       ).toBe(true);
@@ -239,7 +254,15 @@ describe('contents: QEMU parity (system/qemu-seccomp.c, QEMU 9.x)', () => {
       ['clone3', { errno: 'ENOSYS' }, 'qemu'],
       ['setns', { errno: 'EPERM' }, 'qemu'],
       ['unshare', { errno: 'EPERM' }, 'qemu'],
+      ['seccomp', { errno: 'EPERM' }, 'extension'],
     ]);
+    // Only a filter with its own notification listener is refused.
+    expect(byName('spawn').rules.find((r) => r.syscall === 'seccomp')?.unless).toEqual({
+      arg: 1,
+      width: 32,
+      op: 'masked',
+      noneOf: 8n,
+    });
   });
 
   test('resourcecontrol: EPERM, sched_setscheduler unless SCHED_IDLE', () => {
@@ -248,6 +271,8 @@ describe('contents: QEMU parity (system/qemu-seccomp.c, QEMU 9.x)', () => {
       ['sched_setparam', { errno: 'EPERM' }, undefined],
       ['sched_setscheduler', { errno: 'EPERM' }, { arg: 1, width: 32, op: 'eq', values: [5n] }],
       ['sched_setaffinity', { errno: 'EPERM' }, undefined],
+      ['sched_setattr', { errno: 'EPERM' }, undefined],
+      ['ioprio_set', { errno: 'EPERM' }, undefined],
     ]);
   });
 
@@ -260,6 +285,12 @@ describe('contents: QEMU parity (system/qemu-seccomp.c, QEMU 9.x)', () => {
         'extension',
       ],
       ['io_uring_setup', { errno: 'ENOSYS' }, undefined, 'extension'],
+      [
+        'ioctl',
+        { errno: 'EPERM' },
+        { arg: 1, width: 32, op: 'notin', values: [0x400454can, 0x800454can] },
+        'extension',
+      ],
     ]);
     expect(byName('network').allowed.map((a) => a.syscall)).toContain('socketcall');
   });
@@ -324,10 +355,37 @@ describe('contents: beyond QEMU', () => {
       ['pciconfig_write', { errno: 'EPERM' }],
       ['pciconfig_iobase', { errno: 'EPERM' }],
       ['rtas', 'kill'],
+      ...['ptrace', 'process_vm_readv', 'process_vm_writev', 'pidfd_getfd', 'process_madvise'].map(
+        (s) => [s, { errno: 'EPERM' }],
+      ),
+      ...['migrate_pages', 'move_pages', 'prlimit64', 'perf_event_open', 'kill', 'ioctl'].map(
+        (s) => [s, { errno: 'EPERM' }],
+      ),
     ]);
   });
 
-  // Issue 3: used by QEMU, must stay allowed by default.
+  test('calls on other processes: the caller itself (pid 0) or one process stays allowed', () => {
+    const unless = (s: string): unknown =>
+      byName('default').rules.find((r) => r.syscall === s)?.unless;
+    const self = { arg: 0, width: 32, op: 'eq', values: [0n] };
+    for (const s of ['migrate_pages', 'move_pages', 'prlimit64']) expect(unless(s)).toEqual(self);
+    expect(unless('perf_event_open')).toEqual({ ...self, arg: 1 });
+    expect(unless('kill')).toEqual({ arg: 0, width: 32, op: 'range', min: 1n, max: 0x7fffffffn });
+  });
+
+  // Used by QEMU, must stay allowed by default, with the arguments QEMU uses
+  // (a conditional rule may take other uses away).
+  const TYPICAL_ARGS: Readonly<Record<string, readonly bigint[]>> = {
+    perf_event_open: [0x1000n, 0n, 0xffffffffffffffffn, 0xffffffffffffffffn, 0n],
+    seccomp: [1n, 1n, 0n], // QEMU's probe: SET_MODE_FILTER, TSYNC, NULL
+    ioctl: [3n, 0xae80n, 0n], // KVM_RUN
+  };
+  const deniedWith = (rules: readonly ActiveRule[], s: string): boolean =>
+    rules
+      .filter((r) => r.syscall === s)
+      .some(
+        (r) => !r.unless || !conditionHolds(r.unless, TYPICAL_ARGS[s] ?? [0n, 0n, 0n, 0n, 0n, 0n]),
+      );
   const MUST_STAY_ALLOWED = [
     'bpf',
     'userfaultfd',
@@ -349,8 +407,8 @@ describe('contents: beyond QEMU', () => {
     'the must-stay-allowed calls are allowed under "on" on %s',
     (abiName) => {
       const abi = getAbi(abiName);
-      const denied = new Set(activeRules(DEFAULT_POLICY, abi).map((r) => r.syscall));
-      for (const s of MUST_STAY_ALLOWED) expect([s, denied.has(s)]).toEqual([s, false]);
+      const rules = activeRules(DEFAULT_POLICY, abi);
+      for (const s of MUST_STAY_ALLOWED) expect([s, deniedWith(rules, s)]).toEqual([s, false]);
       // And they exist there, so the check is not vacuous.
       for (const s of MUST_STAY_ALLOWED) expect([s, abi.syscalls.has(s)]).toEqual([s, true]);
     },
@@ -361,16 +419,18 @@ describe('contents: beyond QEMU', () => {
       'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     );
     for (const abiName of HOST_ABI_NAMES) {
-      const denied = activeRules(libvirt, getAbi(abiName))
-        .map((r) => r.syscall)
-        .filter((s) => MUST_STAY_ALLOWED.includes(s));
+      const rules = activeRules(libvirt, getAbi(abiName));
+      const denied = MUST_STAY_ALLOWED.filter((s) => deniedWith(rules, s));
       expect([abiName, denied]).toEqual([abiName, ['sched_setaffinity']]);
     }
   });
 
-  test('the default group documents each of them as deliberately allowed', () => {
+  test('the default group documents each of them as deliberately allowed, or says when in its rule', () => {
     const notes = byName('default').allowed.map((a) => a.syscall);
-    for (const s of MUST_STAY_ALLOWED) expect(notes).toContain(s);
+    const conditional = byName('default')
+      .rules.filter((r) => r.unless)
+      .map((r) => r.syscall);
+    for (const s of MUST_STAY_ALLOWED) expect([...notes, ...conditional]).toContain(s);
   });
 });
 
@@ -434,7 +494,7 @@ describe('validator errors', () => {
       'bad op',
       'spawn',
       (d) => ((rulesOf(d)[4].unless as Record<string, unknown>).op = 'lt'),
-      'rules[4].unless.op: expected one of eq, in, masked',
+      'rules[4].unless.op: expected one of eq, in, notin, range, masked',
     ],
     [
       'bad arg',

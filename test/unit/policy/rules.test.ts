@@ -44,6 +44,10 @@ function holds(c: ArgCondition, args: readonly bigint[]): boolean {
       return a === (c.values![0] & mask);
     case 'in':
       return c.values!.some((v) => (v & mask) === a);
+    case 'notin':
+      return !c.values!.some((v) => (v & mask) === a);
+    case 'range':
+      return a >= c.min! && a <= c.max!;
     case 'masked': {
       const x = a & ~(c.ignore ?? 0n);
       return (x & (c.allOf ?? 0n)) === (c.allOf ?? 0n) && (x & (c.noneOf ?? 0n)) === 0n;
@@ -122,8 +126,8 @@ describe('activeRules', () => {
       reason: 'Reboots, halts or powers off the host; a guest reset is emulated inside QEMU.',
       action: { type: 'kill-process' },
     });
-    // default: 60 rules, 18 absent on x86_64; obsolete: 11 rules, 4 absent.
-    expect(rules.length).toBe(60 - 18 + (11 - 4));
+    // default: 71 rules, 18 absent on x86_64; obsolete: 11 rules, 4 absent.
+    expect(rules.length).toBe(71 - 18 + (11 - 4));
   });
 
   test.each<[SandboxPolicy['action'], unknown]>([
@@ -248,11 +252,16 @@ describe('activeRules', () => {
     }
   });
 
-  test('rule order: group order, then file order; one rule per syscall', () => {
+  test('rule order: group order, then file order; one rule per syscall but ioctl', () => {
     const rules = activeRules(EVERYTHING, x86);
     const order = rules.map((r) => GROUP_NAMES.indexOf(r.group));
     expect(order).toEqual([...order].sort((a, b) => a - b));
-    expect(new Set(rules.map((r) => r.syscall)).size).toBe(rules.length);
+    // ioctl: default (TIOCSTI, TIOCLINUX) and network (TUNSETIFF), both conditional.
+    expect(new Set(rules.map((r) => r.syscall)).size).toBe(rules.length - 1);
+    expect(rules.filter((r) => r.syscall === 'ioctl').map((r) => r.group)).toEqual([
+      'default',
+      'network',
+    ]);
   });
 
   test('32-bit ABIs compare 32 bits whatever the file says', () => {

@@ -203,9 +203,14 @@ if ! [ -f "$CACHE/$name/info" ]; then
   include=$(echo "$packages" | tr ' ' ',')
   # --skip=cleanup/apt/lists keeps the package lists (apt-cache, apt-get
   # download and install work inside). mmdebstrap installs no Recommends;
-  # the root's own apt keeps Debian's default (it installs them).
+  # the root's own apt keeps Debian's default (it installs them). Its
+  # eatmydata hook spares dpkg's fsyncs while building and takes eatmydata
+  # out of the root at the end.
+  hooks=/usr/share/mmdebstrap/hooks/eatmydata
+  [ -d "$hooks" ] || hooks=""
   if ! mmdebstrap --variant=apt --mode=root --format=directory --skip=cleanup/apt/lists \
-    ${include:+--include="$include"} "$suite" "$tmp/root" "$sources" >"$log" 2>&1; then
+    ${hooks:+--hook-dir="$hooks"} ${include:+--include="$include"} \
+    "$suite" "$tmp/root" "$sources" >"$log" 2>&1; then
     rm -rf "$tmp"
     die 3 "mmdebstrap $suite failed (log: $log): $(grep -E '^E:|rror' "$log" | tail -n 3 | tr '\n' ' ')"
   fi

@@ -1,14 +1,18 @@
 /**
- * `npm test` after lint (`npm run test:all` alone): every jest project on
- * this host, then the kernel and e2e suites inside a Debian 13 root
- * (scripts/debian-suites.ts), then one closing line over both:
+ * `npm test` after lint: every jest project on this host, then the kernel
+ * and e2e suites inside a Debian 13 root (scripts/debian-suites.ts), then one
+ * closing line over both:
  *
  *   all: N passed, N failed, N skipped
  *
  * preceded by one line per run saying where it ran (Debian release, QEMU and
- * libvirt versions). Both runs always happen, so one failing does not hide
- * the other's results. Exit 0 only when both ended 0 and nothing failed; a
- * run that produced no results counts as one failure.
+ * libvirt versions). The Debian root is prepared (built or copied from the
+ * cache, npm ci, build: mostly downloads and disk) while the host's jest
+ * runs; its output is held back until the host's jest is done, and its own
+ * jest starts only then, so the two sets of VMs never share the CPUs. Both
+ * runs always happen, so one failing does not hide the other's results.
+ * Exit 0 only when both ended 0 and nothing failed; a run that produced no
+ * results counts as one failure.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,6 +36,38 @@ function exitOf(cmd: string, args: readonly string[]): Promise<number> {
     });
     child.on('close', (code, signal) => resolve(signal ? 128 : (code ?? 1)));
   });
+}
+
+/**
+ * debian-suites.js --hold, started now: it prepares while we run the host's
+ * jest. Its output waits in memory (in order) until release(), which also
+ * tells it to go on to its jest; exit resolves with its exit status.
+ */
+function startHeld(args: readonly string[]): { release: () => void; exit: Promise<number> } {
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let held: Array<[NodeJS.WriteStream, Buffer]> | undefined = [];
+  const forward = (to: NodeJS.WriteStream) => (b: Buffer) => {
+    if (held) held.push([to, b]);
+    else to.write(b);
+  };
+  child.stdout.on('data', forward(process.stdout));
+  child.stderr.on('data', forward(process.stderr));
+  child.stdin.on('error', () => {
+    // it ended before the go-ahead: its exit status says why
+  });
+  const exit = new Promise<number>((resolve) => {
+    child.on('error', (err) => {
+      process.stderr.write(`test-all: cannot run ${args[0]}: ${err.message}\n`);
+      resolve(127);
+    });
+    child.on('close', (code, signal) => resolve(signal ? 128 : (code ?? 1)));
+  });
+  const release = (): void => {
+    for (const [to, b] of held ?? []) to.write(b);
+    held = undefined;
+    child.stdin.end('go\n');
+  };
+  return { release, exit };
 }
 
 function firstLine(cmd: string, args: readonly string[], pattern: RegExp): string {
@@ -74,13 +110,7 @@ async function hostRun(dir: string, repo: string): Promise<RunResult> {
   };
 }
 
-async function debianRun(dir: string, repo: string): Promise<RunResult> {
-  const out = join(dir, 'debian.json');
-  const code = await exitOf(process.execPath, [
-    join(repo, 'dist', 'scripts', 'debian-suites.js'),
-    '--summary',
-    out,
-  ]);
+function debianResult(out: string, code: number): RunResult {
   if (!existsSync(out)) {
     process.stderr.write(`test-all: the Debian 13 run wrote no summary (exit ${code})\n`);
     return { label: 'trixie', passed: 0, failed: 1, skipped: 0, ok: false };
@@ -104,7 +134,17 @@ async function main(): Promise<number> {
   const repo = repoRoot();
   const dir = mkdtempSync(join(tmpdir(), 'qemu-sandboxed-test-all-'));
   try {
-    const runs = [await hostRun(dir, repo), await debianRun(dir, repo)];
+    const debianOut = join(dir, 'debian.json');
+    const debian = startHeld([
+      join(repo, 'dist', 'scripts', 'debian-suites.js'),
+      '--hold',
+      '--summary',
+      debianOut,
+    ]);
+    const host = await hostRun(dir, repo);
+    process.stdout.write('\ntest-all: the host is done; the Debian 13 run follows\n');
+    debian.release();
+    const runs = [host, await debianResult(debianOut, await debian.exit)];
     const total = runs.reduce(
       (t, r) => ({
         passed: t.passed + r.passed,

@@ -43,7 +43,8 @@
 # updated in place: a root is built again from scratch once it is older than
 # ${QEMU_SANDBOXED_ROOT_MAX_AGE_DAYS:-30} days (to take in Debian's updates),
 # or when its directory is removed. Parallel callers are serialised per KEY
-# with flock (a copy is made under the same lock).
+# with flock (a copy is made under the same lock). A cached root no call
+# asked for within that age is removed.
 #
 # Exit codes: 0 ok; 2 usage; 3 the root could not be built or copied (the
 # reason is on stderr, the mmdebstrap log in the cache's SUITE-KEY.log);
@@ -196,7 +197,9 @@ fi
 if ! [ -f "$CACHE/$name/info" ]; then
   log=$CACHE/$name.log
   tmp=$CACHE/.build-$name-$$
-  rm -rf "$tmp" "$CACHE/$name"
+  # Under the lock, another build's directory is one that died (mmdebstrap
+  # mounts only in its own namespace, below, so nothing is mounted there).
+  rm -rf --one-file-system "$CACHE/.build-$name-"* "$CACHE/$name"
   mkdir -p "$tmp"
   echo "$prog: building $suite root ($name) with: ${packages:-nothing extra}" >&2
   started=$(date +%s)
@@ -208,10 +211,14 @@ if ! [ -f "$CACHE/$name/info" ]; then
   # out of the root at the end.
   hooks=/usr/share/mmdebstrap/hooks/eatmydata
   [ -d "$hooks" ] || hooks=""
-  if ! mmdebstrap --variant=apt --mode=root --format=directory --skip=cleanup/apt/lists \
+  # In a mount namespace of its own: the /proc, /sys and /dev it mounts in
+  # the new root vanish with it, even when it is killed. The lock's fd is
+  # not passed on (a process left behind would hold the lock).
+  if ! unshare --mount --propagation private -- \
+    mmdebstrap --variant=apt --mode=root --format=directory --skip=cleanup/apt/lists \
     ${hooks:+--hook-dir="$hooks"} ${include:+--include="$include"} \
-    "$suite" "$tmp/root" "$sources" >"$log" 2>&1; then
-    rm -rf "$tmp"
+    "$suite" "$tmp/root" "$sources" >"$log" 2>&1 9>&-; then
+    rm -rf --one-file-system "$tmp"
     die 3 "mmdebstrap $suite failed (log: $log): $(grep -E '^E:|rror' "$log" | tail -n 3 | tr '\n' ' ')"
   fi
   {
@@ -232,5 +239,19 @@ fi
 mkdir -p "$dir" || die 3 "cannot create $dir"
 cp -a "$pristine/." "$dir/" || die 3 "cannot copy $pristine to $dir"
 cp "$CACHE/$name/info" "$dir/$MARKER"
+touch "$CACHE/$name/last-used"
 exec 9>&-
+
+# Other package lists' roots that nobody asked for within the maximum age
+# go (each under its own lock, skipped while someone holds it).
+for other in "$CACHE"/*-????????????????; do
+  [ -d "$other" ] && [ "$other" != "$CACHE/$name" ] || continue
+  used=$other/last-used
+  [ -f "$used" ] || used=$other/info
+  [ -n "$(find "$used" -mtime +"$max_age" 2>/dev/null)" ] || continue
+  if flock -n "$other.lock" rm -rf --one-file-system "$other"; then
+    rm -f "$other.log"
+    echo "$prog: removed ${other##*/}, unused for $max_age days" >&2
+  fi
+done
 echo "$dir"

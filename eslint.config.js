@@ -59,4 +59,23 @@ module.exports = tseslint.config(
       ],
     },
   })),
+  {
+    // A command is a leaf: what two commands share lives in src/cli, not in one of them.
+    files: ['src/cli/commands/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            FFI,
+            {
+              group: ['./*'],
+              message:
+                'a command must not import another command (move the shared part to src/cli).',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

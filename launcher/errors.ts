@@ -3,7 +3,11 @@
  * own exit status is the process's). Also listed in .cache/launcher-status.txt.
  */
 export const EXIT = {
-  /** Bad input, like QEMU's own exit 1: -sandbox syntax, config file, preflight refusal. */
+  /**
+   * Bad input, like QEMU's own exit 1: -sandbox syntax, config file, preflight
+   * refusal, a QEMU_SANDBOXED_LOG that cannot be opened (the trampoline also
+   * exits 1 when there is no Node.js 20+ to run the launcher).
+   */
   usage: 1,
   /** The kernel lacks what the policy needs (seccomp filters, an action such as KILL_PROCESS or USER_NOTIF). */
   unavailable: 69,

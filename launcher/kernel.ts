@@ -5,23 +5,11 @@
  * a kernel without KILL_PROCESS treats it as KILL_THREAD).
  */
 import { readFileSync } from 'node:fs';
-import { SECCOMP_RET } from '../src/bpf/types';
+import { SECCOMP_RET, seccompActionName } from '../src/bpf/types';
 import type { Instruction } from '../src/bpf/types';
 import { EXIT, LaunchError } from './errors';
 
 export const ACTIONS_AVAIL = '/proc/sys/kernel/seccomp/actions_avail';
-
-/** SECCOMP_RET_* action -> its name in actions_avail. */
-const ACTION_NAMES: ReadonlyMap<number, string> = new Map([
-  [SECCOMP_RET.KILL_PROCESS, 'kill_process'],
-  [SECCOMP_RET.KILL_THREAD, 'kill_thread'],
-  [SECCOMP_RET.TRAP, 'trap'],
-  [SECCOMP_RET.ERRNO, 'errno'],
-  [SECCOMP_RET.USER_NOTIF, 'user_notif'],
-  [SECCOMP_RET.TRACE, 'trace'],
-  [SECCOMP_RET.LOG, 'log'],
-  [SECCOMP_RET.ALLOW, 'allow'],
-]);
 
 const BPF_RET_K = 0x06;
 
@@ -30,8 +18,9 @@ export function actionsUsed(program: readonly Instruction[]): string[] {
   const used = new Set<string>();
   for (const insn of program) {
     if (insn.code !== BPF_RET_K) continue;
+    // actions_avail spells the kernel's names in lower case.
     const action = (insn.k & SECCOMP_RET.ACTION_FULL) >>> 0;
-    used.add(ACTION_NAMES.get(action) ?? `0x${action.toString(16)}`);
+    used.add(seccompActionName(action)?.toLowerCase() ?? `0x${action.toString(16)}`);
   }
   return [...used].sort();
 }

@@ -5,8 +5,14 @@
  * synchronous: we execve right after, an async buffer would be lost. Never
  * stdout: QEMU may own it. pino is required lazily (it costs ~20 ms of the
  * start-up budget), only when a JSON record is written.
+ *
+ * QEMU_SANDBOXED_LOG is opened when the log is created, before anything
+ * runs: the operator asked for a record, so a file that cannot be opened for
+ * appending is an error (fail closed), not a launch without one. The
+ * descriptor is close-on-exec (Node opens everything so, and the launcher
+ * marks every fd it did not inherit close-on-exec before the exec).
  */
-import { writeSync } from 'node:fs';
+import { constants, openSync, writeSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { EXIT, LaunchError } from './errors';
 
@@ -33,12 +39,36 @@ export interface LaunchRecord {
   readonly execBy?: 'descriptor' | 'path';
   /** What we appended for QEMU's own -sandbox (resourcecontrol with thread-context), if anything. */
   readonly qemuSandbox: string | null;
-  /** The Landlock domain QEMU enters (launcher/landlock.ts), or why none. */
+  /** The Landlock domain QEMU enters (src/policy/landlock-plan.ts), or why none. */
   readonly landlock?: string;
   /** Milliseconds since Node started (so Node's own start-up is included). */
   readonly elapsedMs: number;
   /** elapsedMs at the end of each phase (main, policy, binary, preflight, compile, filter). */
   readonly marks?: Readonly<Record<string, number>>;
+  /** The VM's name (QEMU's `-name guest=NAME`), when the command line gives one. */
+  readonly vm: string | null;
+  /**
+   * Where each key of the policy came from ("built-in default", "sandbox in
+   * FILE", "vms.NAME in FILE", "-sandbox", "minimum in FILE"); only `enable`
+   * when the policy is off.
+   */
+  readonly policySources: Readonly<Record<string, string>>;
+  /** Set when the site minimum raised the policy: why, what was asked, and each key raised. */
+  readonly tightened: TighteningRecord | null;
+}
+
+export interface TighteningRecord {
+  /** "minimum in /etc/qemu-sandboxed/config.json". */
+  readonly reason: string;
+  /** The policy before the minimum (what the sources asked for). */
+  readonly requested: string;
+  readonly keys: readonly {
+    readonly key: string;
+    readonly from: string;
+    readonly to: string;
+    /** Where the weaker value came from. */
+    readonly source: string;
+  }[];
 }
 
 export interface LauncherLog {
@@ -72,6 +102,11 @@ export function parseLevel(s: string | undefined): LogLevel {
 /** The short line for a terminal. */
 export function humanLine(r: LaunchRecord): string {
   const parts = [`qemu-sandboxed: ${r.policy}`];
+  if (r.vm) parts.push(`vm=${r.vm}`);
+  if (r.tightened)
+    parts.push(
+      `(raised by ${r.tightened.reason}: ${r.tightened.keys.map((k) => k.key).join(', ')})`,
+    );
   if (r.filterLength !== null) {
     parts.push(
       `${r.abi} filter ${r.filterLength} insns sha256:${(r.filterHash ?? '').slice(0, 12)}`,
@@ -94,6 +129,40 @@ function writeLine(fd: number, line: string): void {
 }
 
 /**
+ * Opens QEMU_SANDBOXED_LOG for appending (created 0644 when missing), or
+ * throws a LaunchError naming the path and the errno. O_NONBLOCK: a FIFO
+ * with no reader fails with ENXIO instead of blocking the launch.
+ */
+export function openLogFile(file: string): number {
+  try {
+    return openSync(
+      file,
+      constants.O_WRONLY |
+        constants.O_APPEND |
+        constants.O_CREAT |
+        constants.O_NONBLOCK |
+        constants.O_NOCTTY,
+      0o644,
+    );
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why: Record<string, string> = {
+      EACCES: 'permission denied',
+      ENOENT: 'its directory does not exist',
+      EISDIR: 'it is a directory',
+      EROFS: 'read-only file system',
+      ENXIO: 'a FIFO or socket with no reader',
+      ENOTDIR: 'a component of the path is not a directory',
+    };
+    const code = err.code ?? 'error';
+    throw new LaunchError(
+      `${LOG_ENV}=${file}: cannot open for appending: ${code}${why[code] ? ` (${why[code]})` : ''}; QEMU was not started (fix the path, or unset ${LOG_ENV})`,
+      EXIT.usage,
+    );
+  }
+}
+
+/**
  * Creates the logger from our environment variables. `stderrIsTty` is a
  * parameter so tests need no terminal.
  */
@@ -105,13 +174,15 @@ export function createLog(
 ): LauncherLog {
   const level = parseLevel(env[LOG_LEVEL_ENV]);
   const file = env[LOG_ENV] || undefined;
+  // silent writes nothing, so it asks for no file.
+  const fileFd = file !== undefined && level !== 'silent' ? openLogFile(file) : undefined;
   const enabled = (l: RecordLevel): boolean => RANK[l] >= RANK[level];
   let pinoLogger: Logger | undefined;
   const json = (): Logger => {
     if (!pinoLogger) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const pino = require('pino') as typeof import('pino');
-      const dest = pino.destination({ dest: file ?? 2, sync: true, append: true, mkdir: false });
+      const dest = pino.destination({ dest: fileFd ?? 2, sync: true });
       pinoLogger = pino(
         { name: 'qemu-sandboxed', level, timestamp: pino.stdTimeFunctions.isoTime },
         dest,
@@ -130,7 +201,7 @@ export function createLog(
       if (toJson()) json()[l](fields, msg);
       else writeLine(2, human());
     } catch {
-      // Logging is best effort: an unwritable log file must not block QEMU.
+      // The file was opened; a write that fails now (disk full) must not block QEMU.
     }
   };
   return {

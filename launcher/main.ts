@@ -22,12 +22,13 @@ import { performance } from 'node:perf_hooks';
 import { readPrecompiled } from '../src/compiler/precompiled';
 import type { CompiledFilter } from '../src/compiler/types';
 import { CONFIG_ENV, ConfigError, loadConfig } from '../src/policy/config';
-import { extractSandbox, parseQemuArgs } from '../src/policy/qemu-args';
+import { extractSandbox, parseQemuArgs, vmNameOf } from '../src/policy/qemu-args';
+import { SandboxOptionError, policyToString } from '../src/policy/sandbox-option';
 import {
-  SandboxOptionError,
-  policyToString,
-  resolveSandboxPolicy,
-} from '../src/policy/sandbox-option';
+  resolveLaunchPolicy,
+  tighteningWarning,
+  type LaunchPolicy,
+} from '../src/policy/site-policy';
 import type { SandboxPolicy } from '../src/policy/types';
 import {
   chooseBinary,
@@ -39,7 +40,7 @@ import {
 import { environmentMap, qemuEnvironment } from './env';
 import { EXIT, LaunchError, type ExitCode } from './errors';
 import { checkKernelSupport } from './kernel';
-import { landlockRecord, planLandlock, type LandlockPlan } from './landlock';
+import { landlockRecord, planLandlock, type LandlockPlan } from '../src/policy/landlock-plan';
 import { createLog, type LauncherLog } from './log';
 import { planNoNewPrivs } from './no-new-privs';
 import { preflight, preflightReport } from './preflight';
@@ -91,7 +92,11 @@ export function qemuRawArgs(raw: readonly Buffer[], strings: readonly string[]):
   return raw.filter((_, i) => !drop.has(i));
 }
 
-/** Config + command line -> policy. Bad input throws (LaunchError / SandboxOptionError). */
+/**
+ * Config + command line -> policy: site default < vms[NAME] < -sandbox, then
+ * the site minimum as a floor (src/policy/site-policy.ts). Bad input throws
+ * (LaunchError / SandboxOptionError).
+ */
 function policyFrom(strings: readonly string[], env: Record<string, string>) {
   let config;
   try {
@@ -106,11 +111,30 @@ function policyFrom(strings: readonly string[], env: Record<string, string>) {
     throw e;
   }
   const { qemuArgs, sandboxValues } = extractSandbox(strings);
-  const resolved = resolveSandboxPolicy(sandboxValues, {
-    defaultString: config.sandbox,
-    defaultOrigin: config.path ? `sandbox in ${config.path}` : undefined,
-  });
-  return { config, qemuArgs, resolved, sandboxOnCommandLine: sandboxValues.length > 0 };
+  const launch = resolveLaunchPolicy({ config, sandboxValues, vm: vmNameOf(qemuArgs) });
+  return {
+    config,
+    qemuArgs,
+    launch,
+    resolved: launch.resolved,
+    sandboxOnCommandLine: sandboxValues.length > 0,
+  };
+}
+
+/** The launch record's policy fields: the VM, where each key came from, what the minimum raised. */
+function policyRecord(launch: LaunchPolicy) {
+  return {
+    vm: launch.vm,
+    policySources: launch.origins as Record<string, string>,
+    tightened:
+      launch.tightened.length === 0 || !launch.minimum
+        ? null
+        : {
+            reason: launch.minimum.origin,
+            requested: policyToString(launch.requested),
+            keys: launch.tightened,
+          },
+  };
 }
 
 function run(log: { current?: LauncherLog }): void {
@@ -137,12 +161,14 @@ function run(log: { current?: LauncherLog }): void {
     }
     throw e;
   }
-  const { config, qemuArgs, resolved, sandboxOnCommandLine } = parsed;
+  const { config, qemuArgs, launch, resolved, sandboxOnCommandLine } = parsed;
   marks.policy = ms();
   const policy: SandboxPolicy = resolved.policy;
   for (const w of resolved.warnings) {
     stderrLine(`qemu-sandboxed: warning: ${w}`);
   }
+  const tightenedLine = tighteningWarning(launch);
+  if (tightenedLine !== undefined) stderrLine(`qemu-sandboxed: warning: ${tightenedLine}`);
 
   let self: string | undefined;
   try {
@@ -184,6 +210,7 @@ function run(log: { current?: LauncherLog }): void {
   const findings = preflight(qemuArgs, policy, {
     noNewPrivs: nnp.inEffect,
     sandboxOnCommandLine,
+    raisedByMinimum: new Set(launch.tightened.map((t) => t.key)),
     // Only spawn=deny cares whether the binary is a script (one read of its first bytes).
     binary:
       binaryFd !== undefined
@@ -227,19 +254,14 @@ function run(log: { current?: LauncherLog }): void {
     checkKernelSupport(filter.program);
   }
   const armGate = filter?.needsExecGate === true;
-  // The Landlock domain (launcher/landlock.ts): what the kernel offers decides.
+  // The Landlock domain (src/policy/landlock-plan.ts): what the kernel offers decides.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const landlockNative = (): Landlock => require('../src/native/landlock') as Landlock;
   const hostSyscalls = abiName === null ? undefined : (cached?.host ?? arch().getAbi(abiName));
-  const landlockNumbers = hostSyscalls && {
-    createRuleset: hostSyscalls.syscalls.get('landlock_create_ruleset') ?? -1,
-    restrictSelf: hostSyscalls.syscalls.get('landlock_restrict_self') ?? -1,
-  };
+  const landlockNumbers = hostSyscalls && landlockNative().landlockNumbers(hostSyscalls.syscalls);
   const landlock: LandlockPlan = planLandlock(
     policy,
-    landlockNumbers && landlockNumbers.createRuleset >= 0
-      ? landlockNative().landlockSupport(landlockNumbers)
-      : { abi: 0, reason: 'no Landlock syscalls on this ABI' },
+    policy.enable ? landlockNative().landlockSupport(landlockNumbers) : { abi: 0 },
   );
   marks.compile = ms();
 
@@ -295,6 +317,7 @@ function run(log: { current?: LauncherLog }): void {
 
   log.current.launch({
     policy: policyToString(policy),
+    ...policyRecord(launch),
     abi: abiName,
     binary: binary.path,
     binarySource: binary.source,

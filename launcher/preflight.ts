@@ -21,6 +21,11 @@ export interface PreflightContext {
    * is not libvirt's capability probe (libvirt gives that one none).
    */
   readonly sandboxOnCommandLine?: boolean;
+  /**
+   * The keys the site minimum raised: for libvirt's capability probe the fix
+   * is then in "minimum", not in the site default.
+   */
+  readonly raisedByMinimum?: ReadonlySet<string>;
   /** For the default tap scripts; fs.existsSync unless a test injects one. */
   readonly fileExists?: (p: string) => boolean;
   /**
@@ -359,10 +364,11 @@ export function isLibvirtCapabilityProbe(qemuArgs: readonly string[]): boolean {
 }
 
 /** What a -daemonize refusal adds for libvirt's probe: why it happens, and the fix that works. */
-const LIBVIRT_PROBE_NOTE =
-  "; this is libvirt's capability probe (-machine none -daemonize), which gets no -sandbox, so the site default applies";
-const libvirtProbeFix = (setting: string): string =>
-  `take ${setting} out of the site default ("sandbox" in the config file): libvirt passes its own -sandbox ` +
+const libvirtProbeNote = (inMinimum: boolean): string =>
+  "; this is libvirt's capability probe (-machine none -daemonize), which gets no -sandbox, so the site " +
+  (inMinimum ? 'minimum applies' : 'default applies');
+const libvirtProbeFix = (setting: string, inMinimum: boolean): string =>
+  `take ${setting} out of the ${inMinimum ? 'site minimum ("minimum"' : 'site default ("sandbox"'} in the config file): libvirt passes its own -sandbox ` +
   '(with spawn=deny and elevateprivileges=deny) to every domain unless qemu.conf sets seccomp_sandbox = 0; ' +
   'preflight=warn would only move the failure to run time';
 
@@ -383,6 +389,9 @@ export function preflight(
   const netDenied = policy.network === 'deny';
   let netConfigured = false;
   const libvirtProbe = ctx.sandboxOnCommandLine !== true && isLibvirtCapabilityProbe(qemuArgs);
+  // Raised by the site minimum: then the minimum, not the site default, is what to fix.
+  const spawnRaised = ctx.raisedByMinimum?.has('spawn') === true;
+  const elevRaised = ctx.raisedByMinimum?.has('elevateprivileges') === true;
 
   for (const arg of parseQemuArgs(qemuArgs)) {
     const written = arg.positional ? '' : qemuArgs[arg.index];
@@ -397,9 +406,9 @@ export function preflight(
             setting: 'spawn=deny',
             message:
               '-daemonize forks QEMU into the background; spawn=deny makes the fork fail' +
-              (libvirtProbe ? LIBVIRT_PROBE_NOTE : ''),
+              (libvirtProbe ? libvirtProbeNote(spawnRaised) : ''),
             fix: libvirtProbe
-              ? libvirtProbeFix('spawn=deny')
+              ? libvirtProbeFix('spawn=deny', spawnRaised)
               : 'drop -daemonize and let the caller run QEMU in the background (systemd, libvirt), or use spawn=allow',
           });
         }
@@ -409,9 +418,9 @@ export function preflight(
             setting: elevSetting,
             message:
               '-daemonize calls setsid(), which elevateprivileges denies' +
-              (libvirtProbe ? LIBVIRT_PROBE_NOTE : ''),
+              (libvirtProbe ? libvirtProbeNote(elevRaised) : ''),
             fix: libvirtProbe
-              ? libvirtProbeFix(elevSetting)
+              ? libvirtProbeFix(elevSetting, elevRaised)
               : 'drop -daemonize and let the caller run QEMU in the background, or use elevateprivileges=allow',
           });
         }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the benchmark of issue 7 (see scripts/bench/run.ts).
+ * `npm run bench`: the performance benchmark (see scripts/bench/run.ts).
  *
  *   node dist/scripts/bench.js           full mode, writes docs/PERFORMANCE.md + docs/performance.json
  *   node dist/scripts/bench.js --quick   a few seconds (CI), writes to .cache/bench/ unless --out is given

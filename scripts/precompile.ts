@@ -1,19 +1,23 @@
 /**
  * Builds dist/precompiled/ (see src/compiler/precompiled.ts): every policy
- * combination compiled for every host ABI, a copy of filters/ they were
- * compiled from, and the sizes of the compiled modules that compiled them.
- * A step of `npm run build`, after tsc.
+ * combination compiled for every host ABI, and the sha256 (and stat) of every
+ * file that compiled them: the compiled modules and filters/. A step of
+ * `npm run build`, after tsc.
  *
  * Usage: node dist/scripts/precompile.js
+ *        node dist/scripts/precompile.js --seal DIR
+ *
+ * --seal DIR: for a copy of the package in DIR (scripts/install): checks that
+ * every input there has the content the build recorded, and records the
+ * copy's stats, so its launcher need not hash them at each start.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { HOST_ABI_NAMES, detectHostAbi, getAbi } from '../src/arch';
 import type { AbiName } from '../src/arch/types';
 import { compilePolicy } from '../src/compiler';
+import { sealInputs, settleInputs } from '../src/compiler/cache-inputs';
 import {
-  COMPILER_VERSION,
-  FILTERS_DIR,
   HOST_SYSCALLS,
   PRECOMPILED_DIR,
   PRECOMPILED_FORMAT,
@@ -60,25 +64,29 @@ function hostTable(): Record<string, AbiName> {
 }
 
 /** Every loaded module of this package outside node_modules: what the compile ran. */
-function loadedCode(root: string): Record<string, number> {
-  const code: Record<string, number> = {};
+function loadedCode(root: string): string[] {
+  const code: string[] = [];
   for (const file of Object.keys(require.cache).sort()) {
     const rel = path.relative(root, file);
     if (rel.startsWith('..') || rel.split(path.sep).includes('node_modules')) continue;
     if (rel.startsWith(`scripts${path.sep}`) || rel.startsWith(`dist${path.sep}scripts`)) continue;
     if (rel.startsWith(`test${path.sep}`)) continue;
-    code[rel] = fs.statSync(file).size;
+    code.push(rel.split(path.sep).join('/'));
   }
   return code;
 }
 
+/** filters/<group>.json: what a live compile reads besides code. */
+export const FILTER_FILES: readonly string[] = GROUP_NAMES.map((g) => `filters/${g}.json`);
+
 /**
- * The files of dist/precompiled/, relative to it. `code` (the module sizes
- * the manifest pins) defaults to what the compiles loaded; a parameter for tests.
+ * The files of dist/precompiled/, relative to it. `code` (the modules the
+ * manifest pins beside filters/) defaults to what the compiles loaded; a
+ * parameter for tests.
  */
 export function buildPrecompiled(
   root: string = packageRoot(),
-  code?: Record<string, number>,
+  code?: readonly string[],
 ): Map<string, string | Buffer> {
   const files = new Map<string, string | Buffer>();
   const abis: Record<string, Manifest['abis'][string]> = {};
@@ -99,16 +107,13 @@ export function buildPrecompiled(
       files.set(path.join(abiName, `${policyKey(policy)}.json`), `${JSON.stringify(entry)}\n`);
     }
   }
-  for (const name of GROUP_NAMES) {
-    const file = path.join(FILTERS_DIR, `${name}.json`);
-    files.set(file, fs.readFileSync(path.join(root, file)));
-  }
   // After every compile: the modules they loaded are all in the require cache.
+  const inputs = [...(code ?? loadedCode(root)), ...FILTER_FILES];
+  settleInputs(root, inputs);
   const manifest: Manifest = {
     format: PRECOMPILED_FORMAT,
-    compilerVersion: COMPILER_VERSION,
     hosts: hostTable(),
-    code: code ?? loadedCode(root),
+    inputs: sealInputs(root, inputs),
     abis,
   };
   files.set('manifest.json', `${JSON.stringify(manifest, null, 1)}\n`);
@@ -133,14 +138,43 @@ export function writePrecompiled(files: Map<string, string | Buffer>, dir: strin
   fs.rmSync(old, { recursive: true, force: true });
 }
 
-function main(): void {
+/**
+ * Re-records the stats of the inputs of the package copy in `root`, after
+ * checking each has the content the build recorded. Throws (and changes
+ * nothing) if one differs: that copy's cache would be stale.
+ */
+export function sealCopy(root: string): void {
+  const file = path.join(root, PRECOMPILED_DIR, 'manifest.json');
+  const m = JSON.parse(fs.readFileSync(file, 'utf8')) as Manifest;
+  if (m.format !== PRECOMPILED_FORMAT) {
+    throw new Error(`${file}: format ${m.format}, expected ${PRECOMPILED_FORMAT}`);
+  }
+  const names = Object.keys(m.inputs);
+  settleInputs(root, names);
+  const sealed = sealInputs(root, names);
+  for (const name of names) {
+    if (sealed[name].sha256 !== m.inputs[name].sha256) {
+      throw new Error(`${path.join(root, name)} differs from the file the cache was built from`);
+    }
+  }
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify({ ...m, inputs: sealed }, null, 1)}\n`, {
+    mode: 0o644,
+  });
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+function main(argv: readonly string[]): void {
+  if (argv[0] === '--seal' && argv.length === 2) {
+    sealCopy(path.resolve(argv[1]));
+    process.stdout.write(`sealed the compile cache of ${argv[1]}\n`);
+    return;
+  }
+  if (argv.length > 0) throw new Error('usage: precompile.js [--seal DIR]');
   const root = packageRoot();
   const files = buildPrecompiled(root);
   writePrecompiled(files, path.join(root, PRECOMPILED_DIR));
-  const programs = [...files.keys()].filter(
-    (f) => f.split(path.sep).length === 2 && !f.startsWith(FILTERS_DIR),
-  ).length;
+  const programs = [...files.keys()].filter((f) => f.split(path.sep).length === 2).length;
   process.stdout.write(`precompiled ${programs} programs into ${PRECOMPILED_DIR}\n`);
 }
 
-if (require.main === module) main();
+if (require.main === module) main(process.argv.slice(2));

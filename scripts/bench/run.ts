@@ -1,5 +1,5 @@
 /**
- * The benchmark of issue 7, in four parts, measured in one run:
+ * The performance benchmark, in four parts, measured in one run:
  *  1. allowed-syscall overhead (C microbenchmark) under no filter, ours,
  *     libseccomp (QEMU's default optimisation) and libseccomp's binary tree;
  *  2. filter path length: program length, instructions executed, cache coverage;

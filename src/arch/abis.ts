@@ -6,7 +6,7 @@
  */
 import * as os from 'os';
 import { SYSCALL_TABLES } from './generated/syscalls';
-import type { Abi, AbiName, HostAbi } from './types';
+import type { Abi, AbiName, ForeignNumbers, HostAbi } from './types';
 
 /** Every ABI we know, hosts and secondaries alike. */
 export const ABI_NAMES: readonly AbiName[] = [
@@ -40,7 +40,7 @@ export const HOST_ABI_NAMES: readonly HostAbiName[] = [
 export const X32_SYSCALL_BIT = 0x40000000;
 
 /** What is written out by hand per ABI (the tables are generated). */
-type AbiFacts = Omit<Abi, 'name' | 'syscalls' | 'names'>;
+type AbiFacts = Omit<Abi, 'name' | 'syscalls' | 'names' | 'foreignNumbers'>;
 
 /*
  * auditArch: include/uapi/linux/audit.h (AUDIT_ARCH_*).
@@ -120,6 +120,27 @@ const SECONDARY: Readonly<Record<HostAbiName, readonly AbiName[]>> = {
   mips64el: [],
 };
 
+/*
+ * Numbers of other ABIs that reach the filter with the native audit arch.
+ * x32: every x32 call is 0x40000000 | n and shares AUDIT_ARCH_X86_64; the
+ * range stops at 0xfffffffe because -1 is ptrace's "skip this syscall"
+ * (the kernel answers ENOSYS), not a call.
+ * MIPS numbers each ABI's calls from its own base (arch/mips/include/uapi/asm/
+ * unistd.h): o32 from 4000, n64 from 5000, n32 from 6000, 1000 slots each. A
+ * 64-bit kernel with o32/n32 support enters every syscall through one handler
+ * that picks the ABI by the number (scall64-o32.S: handle_sys, not_o32_scall),
+ * while seccomp_data.arch comes from the task's flags (syscall_get_arch). So
+ * an n64 process can make o32 and n32 calls that the filter sees with the n64
+ * audit arch.
+ */
+const FOREIGN_NUMBERS: Readonly<Partial<Record<AbiName, readonly ForeignNumbers[]>>> = {
+  x86_64: [{ abi: 'x32', lo: X32_SYSCALL_BIT, hi: 0xfffffffe }],
+  mips64el: [
+    { abi: 'mips o32', lo: 4000, hi: 4999 },
+    { abi: 'mips n32', lo: 6000, hi: 6999 },
+  ],
+};
+
 const cache = new Map<AbiName, Abi>();
 
 function isAbiName(s: string): s is AbiName {
@@ -139,7 +160,8 @@ export function getAbi(name: AbiName): Abi {
   const syscalls = new Map<string, number>(Object.entries(table));
   const names = new Map<number, string>();
   for (const [sys, nr] of syscalls) names.set(nr, sys);
-  const abi: Abi = Object.freeze({ name, ...FACTS[name], syscalls, names });
+  const foreignNumbers = FOREIGN_NUMBERS[name] ?? [];
+  const abi: Abi = Object.freeze({ name, ...FACTS[name], syscalls, names, foreignNumbers });
   cache.set(name, abi);
   return abi;
 }

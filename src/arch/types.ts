@@ -28,6 +28,19 @@ export interface Abi {
   readonly syscalls: ReadonlyMap<string, number>;
   /** run-time number -> name (inverse of syscalls). */
   readonly names: ReadonlyMap<number, string>;
+  /**
+   * Numbers of other ABIs that reach a filter with this ABI's audit arch (x32
+   * on x86_64, o32 and n32 on mips64el): a filter must deny them by number.
+   */
+  readonly foreignNumbers: readonly ForeignNumbers[];
+}
+
+/** A range [lo, hi] of run-time syscall numbers that belongs to another ABI. */
+export interface ForeignNumbers {
+  /** Whose numbers they are: "x32", "mips o32"... */
+  readonly abi: string;
+  readonly lo: number;
+  readonly hi: number;
 }
 
 /**

@@ -38,7 +38,14 @@ import {
   bpfSrc,
   isConditionalJump,
 } from './opcodes';
-import { SECCOMP_DATA, SECCOMP_RET, type Endian, type Instruction } from './types';
+import {
+  SECCOMP_DATA,
+  SECCOMP_RET,
+  seccompActionName,
+  type Endian,
+  type Instruction,
+} from './types';
+import { size, valueFlow, type RangeSet, type ValueFlow } from './value-flow';
 
 export interface DisassembleOptions {
   /** Syscall number (as the filter compares it, e.g. with the x32 bit) -> name. */
@@ -47,6 +54,8 @@ export interface DisassembleOptions {
   readonly archNames?: ReadonlyMap<number, string>;
   /** Byte order of the target ABI; decides which half of a u64 an offset is. Default 'le'. */
   readonly endian?: Endian;
+  /** errno value -> name (EPERM), shown next to `ret ERRNO(n)`. */
+  readonly errnoName?: (value: number) => string | undefined;
 }
 
 const ALU_MNEMONICS: ReadonlyMap<number, string> = new Map([
@@ -69,27 +78,15 @@ const JMP_MNEMONICS: ReadonlyMap<number, string> = new Map([
   [BPF_JSET, 'jset'],
 ]);
 
-const ACTIONS: readonly (readonly [number, string, boolean])[] = [
-  // [action, name, always show the 16-bit data]
-  [SECCOMP_RET.KILL_PROCESS, 'KILL_PROCESS', false],
-  [SECCOMP_RET.KILL_THREAD, 'KILL_THREAD', false],
-  [SECCOMP_RET.TRAP, 'TRAP', false],
-  [SECCOMP_RET.ERRNO, 'ERRNO', true],
-  [SECCOMP_RET.USER_NOTIF, 'USER_NOTIF', false],
-  [SECCOMP_RET.TRACE, 'TRACE', true],
-  [SECCOMP_RET.LOG, 'LOG', false],
-  [SECCOMP_RET.ALLOW, 'ALLOW', false],
-];
-
 /** `ERRNO(1)`, `ALLOW`, `TRACE(7)`; an unknown action is one the kernel treats as KILL_PROCESS. */
 export function actionName(value: number): string {
   const v = value >>> 0;
-  const action = (v & SECCOMP_RET.ACTION_FULL) >>> 0;
+  const name = seccompActionName(v);
   const data = v & SECCOMP_RET.DATA;
-  for (const [code, name, showData] of ACTIONS) {
-    if (code === action) return showData || data !== 0 ? `${name}(${data})` : name;
-  }
-  return `${hex(v)} (unknown action: acts as KILL_PROCESS)`;
+  if (name === undefined) return `${hex(v)} (unknown action: acts as KILL_PROCESS)`;
+  // ERRNO and TRACE always show their data: it is what they return.
+  const showData = name === 'ERRNO' || name === 'TRACE';
+  return showData || data !== 0 ? `${name}(${data})` : name;
 }
 
 /** Name of the 32-bit word of struct seccomp_data at `offset`, e.g. `args[1].lo`. */
@@ -113,46 +110,6 @@ function hex(n: number): string {
 /** Small constants in decimal (syscall numbers, slots), large ones in hex (masks, arches). */
 function imm(k: number): string {
   return k < 0x1000 ? `#${k}` : `#${hex(k)}`;
-}
-
-type Acc = 'nr' | 'arch' | 'other';
-
-/**
- * What the accumulator holds before each instruction. Jumps only go forward,
- * so one pass in index order sees every edge into an instruction before it.
- */
-function accumulatorStates(program: readonly Instruction[]): Acc[] {
-  const incoming: (Acc | undefined)[] = new Array<Acc | undefined>(program.length).fill(undefined);
-  const states: Acc[] = [];
-  const flow = (to: number, state: Acc): void => {
-    if (to >= program.length) return;
-    const prev = incoming[to];
-    incoming[to] = prev === undefined || prev === state ? state : 'other';
-  };
-  incoming[0] = 'other';
-  program.forEach((insn, pc) => {
-    // Unreachable code (no edge into it) knows nothing about A.
-    const state: Acc = incoming[pc] ?? 'other';
-    states.push(state);
-    const { code, k } = insn;
-    const cls = bpfClass(code);
-    if (cls === BPF_RET) return;
-    if (code === (BPF_JMP | BPF_JA)) {
-      flow(pc + 1 + k, state);
-    } else if (isConditionalJump(code)) {
-      flow(pc + 1 + insn.jt, state);
-      flow(pc + 1 + insn.jf, state);
-    } else {
-      let next: Acc = state;
-      if (code === (BPF_LD | BPF_W | BPF_ABS)) {
-        next = k === SECCOMP_DATA.nr ? 'nr' : k === SECCOMP_DATA.arch ? 'arch' : 'other';
-      } else if (cls === BPF_LD || cls === BPF_ALU || code === (BPF_MISC | BPF_TXA)) {
-        next = 'other';
-      }
-      flow(pc + 1, next);
-    }
-  });
-  return states;
 }
 
 function mnemonic(insn: Instruction, pc: number, endian: Endian): string {
@@ -225,26 +182,148 @@ function mnemonic(insn: Instruction, pc: number, endian: Endian): string {
   return `.insn code=${hex(code)} jt=${insn.jt} jf=${insn.jf} k=${hex(k)}`;
 }
 
+/** At most this many names of an ALLOW range are listed (every denied name always is). */
+const ALLOWED_NAMES_SHOWN = 4;
+
+/** Where a branch leads once JAs are followed. */
+function landing(program: readonly Instruction[], pc: number): number {
+  let at = pc;
+  while (at < program.length && program[at].code === (BPF_JMP | BPF_JA)) {
+    at += 1 + (program[at].k >>> 0);
+  }
+  return at;
+}
+
+function rangeText(values: RangeSet): string {
+  return values.map(([lo, hi]) => (lo === hi ? num(lo) : `${num(lo)}-${num(hi)}`)).join(',');
+}
+
+function num(n: number): string {
+  return n < 0x1000 ? String(n) : hex(n);
+}
+
+/**
+ * What a branch taken by `values` of nr leads to, when the comparison decides
+ * it: the verdict of a RET, or the block (argument checks) it enters. Undefined
+ * when another comparison on nr follows (nothing is decided yet).
+ */
+function outcome(
+  program: readonly Instruction[],
+  flow: ValueFlow,
+  target: number,
+): string | undefined {
+  const at = landing(program, target);
+  if (at >= program.length) return undefined;
+  const insn = program[at];
+  if (insn.code === (BPF_RET | BPF_K)) return actionName(insn.k);
+  if (insn.code === (BPF_RET | BPF_A)) return 'ret a';
+  const state = flow.before[at];
+  if (isConditionalJump(insn.code) && state.kind === 'word' && state.offset === SECCOMP_DATA.nr) {
+    return undefined;
+  }
+  return `-> ${at}`;
+}
+
+/** The syscall names among `values`; only the first few of an allowed range. */
+function namesIn(
+  values: RangeSet,
+  sorted: readonly (readonly [number, string])[],
+  verdict: string,
+): string {
+  const names = sorted
+    .filter(([nr]) => values.some(([lo, hi]) => nr >= lo && nr <= hi))
+    .map(([, name]) => name);
+  if (verdict !== 'ALLOW' || names.length <= ALLOWED_NAMES_SHOWN) return names.join(' ');
+  const shown = ALLOWED_NAMES_SHOWN - 1;
+  return `${names.slice(0, shown).join(' ')} +${names.length - shown} more`;
+}
+
+/**
+ * The syscalls a comparison on nr decides, branch by branch: `jeq` names its
+ * number and, when the branch ends there, the verdict (`; ptrace -> ERRNO(1)`);
+ * every decided branch of a range comparison says its side, verdict and
+ * names (`; >= 169 KILL_PROCESS: reboot swapon`). So every syscall a program
+ * denies is named on the instruction that decides it.
+ */
+function decisions(
+  program: readonly Instruction[],
+  flow: ValueFlow,
+  pc: number,
+  sorted: readonly (readonly [number, string])[],
+  names: ReadonlyMap<number, string> | undefined,
+): string[] {
+  const insn = program[pc];
+  const branches = flow.branches[pc];
+  if (branches === undefined || bpfSrc(insn.code) !== BPF_K) return [];
+  const k = insn.k >>> 0;
+  const op = bpfOp(insn.code);
+  const sides: [RangeSet, number, string][] =
+    op === BPF_JEQ
+      ? [
+          [branches.jt, insn.jt, ''],
+          [branches.jf, insn.jf, 'else'],
+        ]
+      : op === BPF_JGE
+        ? [
+            [branches.jt, insn.jt, `>= ${num(k)}`],
+            [branches.jf, insn.jf, `< ${num(k)}`],
+          ]
+        : op === BPF_JGT
+          ? [
+              [branches.jt, insn.jt, `> ${num(k)}`],
+              [branches.jf, insn.jf, `<= ${num(k)}`],
+            ]
+          : [];
+  const notes: string[] = [];
+  for (const [values, offset, side] of sides) {
+    if (op === BPF_JEQ && side === '') {
+      // The equal branch: the number's name (even where no value can be equal
+      // any more), then its verdict if the branch is taken and decides it.
+      const name = names?.get(k);
+      const verdict = values.length ? outcome(program, flow, pc + 1 + offset) : undefined;
+      const arrow = verdict === undefined ? '' : ` -> ${verdict.replace(/^-> /, '')}`;
+      if (name !== undefined || arrow) notes.push(`${name ?? `#${num(k)}`}${arrow}`);
+      continue;
+    }
+    if (values.length === 0) continue;
+    const verdict = outcome(program, flow, pc + 1 + offset);
+    if (verdict === undefined) continue;
+    const listed = namesIn(values, sorted, verdict);
+    // "else" is vague: say the numbers when they are few or have no names.
+    const where = side === 'else' && (size(values) <= 2 || !listed) ? rangeText(values) : side;
+    notes.push(`${where} ${verdict}${listed ? `: ${listed}` : ''}`);
+  }
+  return notes;
+}
+
 export function disassemble(
   program: readonly Instruction[],
   opts: DisassembleOptions = {},
 ): string {
   const endian = opts.endian ?? 'le';
-  const states = accumulatorStates(program);
+  const flow = valueFlow(program);
+  const sorted = [...(opts.syscallNames ?? new Map<number, string>())].sort((a, b) => a[0] - b[0]);
   const width = String(Math.max(program.length - 1, 0)).length;
   return program
     .map((insn, pc) => {
       let line = `${String(pc).padStart(width)}: ${mnemonic(insn, pc, endian)}`;
-      if (insn.code === (BPF_JMP | BPF_JEQ | BPF_K)) {
-        const names =
-          states[pc] === 'nr'
-            ? opts.syscallNames
-            : states[pc] === 'arch'
-              ? opts.archNames
-              : undefined;
-        const name = names?.get(insn.k >>> 0);
-        if (name !== undefined) line += `  ; ${name}`;
+      const state = flow.before[pc];
+      const notes: string[] = [];
+      if (isConditionalJump(insn.code) && state.kind === 'word') {
+        if (state.offset === SECCOMP_DATA.nr) {
+          notes.push(...decisions(program, flow, pc, sorted, opts.syscallNames));
+        } else if (state.offset === SECCOMP_DATA.arch && bpfOp(insn.code) === BPF_JEQ) {
+          const name = opts.archNames?.get(insn.k >>> 0);
+          if (name !== undefined && bpfSrc(insn.code) === BPF_K) notes.push(name);
+        }
+      } else if (insn.code === (BPF_RET | BPF_K)) {
+        const v = insn.k >>> 0;
+        if ((v & SECCOMP_RET.ACTION_FULL) >>> 0 === SECCOMP_RET.ERRNO) {
+          const name = opts.errnoName?.(v & SECCOMP_RET.DATA);
+          if (name !== undefined) notes.push(name);
+        }
       }
+      if (notes.length) line += `  ; ${notes.join('; ')}`;
       return line;
     })
     .join('\n');

@@ -7,3 +7,10 @@ export * from './assembler';
 export * from './disasm';
 export * from './interpreter';
 export * from './cache';
+export {
+  ALL_VALUES,
+  valueFlow,
+  type AccumulatorState,
+  type RangeSet,
+  type ValueFlow,
+} from './value-flow';

@@ -11,7 +11,9 @@
  *    eBPF 32-bit ALU does;
  *  - the verdict is the RET value (RET K or RET A).
  * `executed` counts every classic instruction run, the final RET included (a
- * DIV by X == 0 counts as the last one).
+ * DIV by X == 0 counts as the last one). traceFilter also returns which ones,
+ * in order (the coverage gVisor's InstrumentedExec reports): the path a call
+ * takes, for `simulate` and for tests that ask which instruction decided.
  *
  * Whole-program rules (length, jump ranges, last instruction RET, scratch
  * memory written before read) are validateProgram's job: the kernel refuses
@@ -70,6 +72,11 @@ export interface FilterResult {
   readonly executed: number;
 }
 
+export interface TracedResult extends FilterResult {
+  /** The index of every instruction executed, in order; `executed` long. */
+  readonly trace: readonly number[];
+}
+
 export class BpfRuntimeError extends Error {
   override readonly name = 'BpfRuntimeError';
 }
@@ -98,6 +105,26 @@ export function runFilter(
   data: SeccompData,
   endian: Endian = 'le',
 ): FilterResult {
+  return execute(program, data, endian, undefined);
+}
+
+/** runFilter, and the instructions it executed. */
+export function traceFilter(
+  program: readonly Instruction[],
+  data: SeccompData,
+  endian: Endian = 'le',
+): TracedResult {
+  const trace: number[] = [];
+  return { ...execute(program, data, endian, trace), trace };
+}
+
+/** One run; when `trace` is given, every pc executed is appended to it. */
+function execute(
+  program: readonly Instruction[],
+  data: SeccompData,
+  endian: Endian,
+  trace: number[] | undefined,
+): FilterResult {
   const view = new DataView(seccompDataBytes(data, endian).buffer);
   const le = endian === 'le';
   const mem = new Uint32Array(BPF_MEMWORDS);
@@ -111,6 +138,7 @@ export function runFilter(
     const { code } = insn;
     const k = insn.k >>> 0;
     executed++;
+    trace?.push(pc);
     // Exact opcodes only: masking fields would run e.g. 0x115 as JEQ.
     if (!SECCOMP_CODES.has(code)) fail(pc, insn, 'opcode not allowed in seccomp');
     switch (bpfClass(code)) {

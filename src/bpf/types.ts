@@ -45,5 +45,24 @@ export const SECCOMP_RET = {
   DATA: 0x0000ffff,
 } as const;
 
+/** The kernel's name of an action: SECCOMP_RET_<name> (actions_avail has it in lower case). */
+export type SeccompActionName = Exclude<keyof typeof SECCOMP_RET, 'ACTION_FULL' | 'DATA'>;
+
+/**
+ * Action value -> its name, from SECCOMP_RET itself (the masks left out):
+ * the one table behind the disassembler's `ret KILL_PROCESS`, the audit
+ * records' `kill-process` and the launcher's actions_avail check.
+ */
+export const SECCOMP_ACTION_NAMES: ReadonlyMap<number, SeccompActionName> = new Map(
+  (Object.entries(SECCOMP_RET) as [keyof typeof SECCOMP_RET, number][])
+    .filter((e): e is [SeccompActionName, number] => e[0] !== 'ACTION_FULL' && e[0] !== 'DATA')
+    .map(([name, value]) => [value, name]),
+);
+
+/** The name of the action in a filter's return value (`value & ACTION_FULL`); undefined if unknown. */
+export function seccompActionName(value: number): SeccompActionName | undefined {
+  return SECCOMP_ACTION_NAMES.get((value & SECCOMP_RET.ACTION_FULL) >>> 0);
+}
+
 /** The kernel refuses filters longer than this (BPF_MAXINSNS). */
 export const BPF_MAXINSNS = 4096;

@@ -12,6 +12,13 @@
  * commands/audit.ts, reading the kernel log in audit-source.ts.
  */
 
+import {
+  SECCOMP_ACTION_NAMES,
+  SECCOMP_RET,
+  seccompActionName,
+  type SeccompActionName,
+} from '../bpf/types';
+
 /** AUDIT_SECCOMP (include/uapi/linux/audit.h). */
 export const AUDIT_SECCOMP = 1326;
 
@@ -106,18 +113,19 @@ function integer(value: string | undefined): number | undefined {
 
 /** SIG* names ausearch -i prints, for the signals seccomp sends. */
 const SIGNAL_NAMES: Readonly<Record<string, number>> = { SIGSYS: 31, SIGKILL: 9 };
-/** ausearch -i names for `code=` (auparse's seccomp action table). */
-const CODE_NAMES: Readonly<Record<string, number>> = {
-  kill: 0x80000000,
-  'kill-process': 0x80000000,
-  'kill-thread': 0x00000000,
-  trap: 0x00030000,
-  errno: 0x00050000,
-  'user-notif': 0x7fc00000,
-  trace: 0x7ff00000,
-  log: 0x7ffc0000,
-  allow: 0x7fff0000,
-};
+/**
+ * ausearch -i names for `code=`: the kernel's action names in lower case with
+ * dashes (kill-process, user-notif), and auparse's older "kill".
+ */
+function codeOfName(text: string): number | undefined {
+  if (text === 'kill') return SECCOMP_RET.KILL_PROCESS;
+  for (const [value, name] of SECCOMP_ACTION_NAMES) if (auditName(name) === text) return value;
+  return undefined;
+}
+
+function auditName(name: SeccompActionName): string {
+  return name.toLowerCase().replace(/_/g, '-');
+}
 
 function parseStamp(text: string): { timeMs?: number; serial?: number } {
   // Raw form: seconds.millis:serial
@@ -192,7 +200,7 @@ export function parseSeccompLine(line: string): SeccompRecord | undefined {
     syscallName: syscall === undefined ? syscallText : undefined,
     compat: integer(f.get('compat')?.value),
     ip: ipText !== undefined && /^0x[0-9a-f]+$/i.test(ipText) ? BigInt(ipText) : undefined,
-    code: integer(codeText) ?? (codeText !== undefined ? CODE_NAMES[codeText] : undefined),
+    code: integer(codeText) ?? (codeText !== undefined ? codeOfName(codeText) : undefined),
     raw: text,
   };
 }
@@ -207,29 +215,10 @@ export function parseSeccompRecords(text: string): SeccompRecord[] {
   return out;
 }
 
-/** SECCOMP_RET_* action of a record's `code=`, in words. */
+/** SECCOMP_RET_* action of a record's `code=`, in words: kill-process, errno 1, ... */
 export function describeCode(code: number | undefined): string {
   if (code === undefined) return 'unknown';
-  const action = (code & 0xffff0000) >>> 0;
-  const data = code & 0xffff;
-  switch (action) {
-    case 0x80000000:
-      return 'kill-process';
-    case 0x00000000:
-      return 'kill-thread';
-    case 0x00030000:
-      return 'trap';
-    case 0x00050000:
-      return `errno ${data}`;
-    case 0x7fc00000:
-      return 'user-notif';
-    case 0x7ff00000:
-      return 'trace';
-    case 0x7ffc0000:
-      return 'log';
-    case 0x7fff0000:
-      return 'allow';
-    default:
-      return `0x${code.toString(16)}`;
-  }
+  const name = seccompActionName(code);
+  if (name === undefined) return `0x${(code >>> 0).toString(16)}`;
+  return name === 'ERRNO' ? `errno ${code & SECCOMP_RET.DATA}` : auditName(name);
 }

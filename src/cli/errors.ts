@@ -1,5 +1,5 @@
 /**
- * Exit codes scripts can rely on (issue 6): 0 ok, 1 policy or input error,
+ * Exit codes scripts can rely on (documented in the README): 0 ok, 1 policy or input error,
  * 2 usage error. 70 (EX_SOFTWARE) marks a bug in this program, so a crash is
  * never mistaken for "your policy is wrong".
  */

@@ -38,7 +38,7 @@ function common<T>(y: Argv<T>) {
     .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' });
 }
 
-/** The POLICY positional of explain, compile, simulate and export. */
+/** The POLICY positional of compile, simulate and export. */
 function policyPositional<T>(y: Argv<T>) {
   return y.positional('policy', {
     type: 'string',
@@ -92,14 +92,26 @@ function build(
         (a) => setJob(() => runGroups(ctx, { group: a.group, arch: a.arch, json: a.json })),
       )
       .command(
-        'explain <policy>',
+        'explain [policy]',
         'What POLICY does: per action, with argument checks in words, foreign ABIs, no-new-privs and the exec gate',
         (y) =>
-          policyPositional(common(y)).example(
-            '$0 explain on,spawn=deny',
-            'what spawn=deny adds to the default',
-          ),
-        (a) => setJob(() => runExplain(ctx, { policy: a.policy, arch: a.arch, json: a.json })),
+          common(y)
+            .positional('policy', {
+              type: 'string',
+              describe: '-sandbox string; none: a launch without -sandbox (the site default)',
+            })
+            .option('vm', {
+              type: 'string',
+              describe:
+                'VM name (QEMU\'s -name guest=NAME): apply its "vms" entry of the site config',
+            })
+            .example('$0 explain on,spawn=deny', 'what spawn=deny adds to the default')
+            .example(
+              '$0 explain --vm web1',
+              'what VM web1 gets without -sandbox (site default < vms.web1, then the minimum)',
+            ),
+        (a) =>
+          setJob(() => runExplain(ctx, { policy: a.policy, vm: a.vm, arch: a.arch, json: a.json })),
       )
       .command(
         'compile <policy>',

@@ -5,16 +5,13 @@
 import { getHostAbi, isHostAbiName, parseAbiName, detectHostAbi, HOST_ABI_NAMES } from '../arch';
 import type { Abi, AbiName, HostAbi } from '../arch/types';
 import { loadConfig, type SiteConfig } from '../policy/config';
-import {
-  DEFAULT_POLICY_STRING,
-  policyToString,
-  resolveSandboxPolicy,
-} from '../policy/sandbox-option';
+import { policyToString } from '../policy/sandbox-option';
+import { resolveLaunchPolicy, type LaunchPolicy } from '../policy/site-policy';
 import type { SandboxPolicy } from '../policy/types';
 import { InputError } from './errors';
 
 export interface PolicyArg {
-  /** As typed. */
+  /** As typed ('' when none was given: a launch without -sandbox). */
   readonly text: string;
   readonly policy: SandboxPolicy;
   /** Every key written out: means the same whatever default it is merged onto. */
@@ -22,6 +19,8 @@ export interface PolicyArg {
   /** The base POLICY was merged onto (the site config's `sandbox`, else "on"). */
   readonly base: string;
   readonly warnings: readonly string[];
+  /** The whole resolution: the VM's entry, the minimum and what it raised, each key's origin. */
+  readonly launch: LaunchPolicy;
 }
 
 export function siteConfig(env: NodeJS.ProcessEnv): SiteConfig {
@@ -29,23 +28,22 @@ export function siteConfig(env: NodeJS.ProcessEnv): SiteConfig {
 }
 
 /**
- * POLICY merged onto the site default, like one `-sandbox POLICY` on the
- * launcher's command line: `spawn=deny` alone means "the default plus
- * spawn=deny", and `off` disables everything.
+ * POLICY resolved exactly like one `-sandbox POLICY` on the launcher's
+ * command line: merged onto the site default (and `vms[vm]` when a VM name is
+ * given), then raised to the site minimum. So `spawn=deny` alone means "the
+ * default plus spawn=deny", and `off` disables everything unless the minimum
+ * says otherwise.
  */
-export function readPolicy(text: string, env: NodeJS.ProcessEnv): PolicyArg {
+export function readPolicy(text: string, env: NodeJS.ProcessEnv, vm?: string): PolicyArg {
   const config = siteConfig(env);
-  const base = config.sandbox ?? DEFAULT_POLICY_STRING;
-  const resolved = resolveSandboxPolicy([text], {
-    defaultString: base,
-    defaultOrigin: config.path ? `sandbox in ${config.path}` : 'default policy',
-  });
+  const launch = resolveLaunchPolicy({ config, sandboxValues: text === '' ? [] : [text], vm });
   return {
     text,
-    policy: resolved.policy,
-    canonical: policyToString(resolved.policy, { full: true }),
-    base,
-    warnings: resolved.warnings,
+    policy: launch.policy,
+    canonical: policyToString(launch.policy, { full: true }),
+    base: launch.base,
+    warnings: launch.warnings,
+    launch,
   };
 }
 

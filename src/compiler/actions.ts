@@ -37,8 +37,9 @@ export function killClassValue(policy: SandboxPolicy, abi: Abi): number {
 /**
  * The kernel's precedence (kernel/seccomp.c seccomp_run_filters compares
  * ACTION_ONLY() as signed ints: KILL_PROCESS, being negative, wins). A smaller
- * rank wins. Used to order several rules on one syscall: the strictest rule
- * whose condition matches decides, whatever order the groups were listed in.
+ * rank wins. Orders the rules on one syscall: the strictest rule whose
+ * condition does not exempt the call decides, whatever order the groups
+ * were listed in.
  */
 export function precedenceRank(value: number): number {
   return (value & SECCOMP_RET.ACTION_FULL) | 0;

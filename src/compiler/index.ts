@@ -14,13 +14,15 @@ import { activeRules } from '../policy';
 import type { SandboxPolicy } from '../policy/types';
 import { killClassValue } from './actions';
 import { sha256Hex } from './sha256';
-import { buildSegments, foreignRanges, generateProgram, plansFor } from './compile';
+import { generateProgram } from './codegen';
+import { buildSegments, foreignRanges, plansFor } from './plan';
 import type { CompiledFilter } from './types';
 import type * as Stats from './stats';
 
 export type { CompiledFilter } from './types';
-export { buildSegments, foreignRanges, generateProgram, plansFor } from './compile';
-export type { Plan, Segment } from './compile';
+export { generateProgram } from './codegen';
+export { UnreachableRuleError, buildSegments, foreignRanges, plansFor } from './plan';
+export type { Plan, Segment } from './plan';
 export { actionValue, killClassValue, precedenceRank } from './actions';
 export type { CacheCoverage, PathCase, PathStats, PathSummary } from './stats';
 

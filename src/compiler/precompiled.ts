@@ -8,27 +8,24 @@
  * filters/ costs ~20 ms of each QEMU start; this file loads none of them.
  *
  * An entry is used only if its inputs are the ones a live compile would read
- * now: filters/ byte for byte (operators may edit them), the same manifest
- * format and compiler version, and every compiled module the build's compile
- * loaded still has the size it had. Otherwise (or for anything missing,
- * unreadable or malformed) the caller compiles live: never worse than no cache.
- * A unit test compares every entry with a live compile.
+ * now, by content: filters/ (operators may edit them) and every compiled
+ * module the build's compile loaded (the compiler, src/policy, the syscall
+ * tables), each with the sha256 the build recorded (./cache-inputs.ts says
+ * how that is checked cheaply at every start). Otherwise (or for anything
+ * missing, unreadable or malformed) the caller compiles live: never worse than
+ * no cache. A unit test compares every entry with a live compile.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeProgram } from '../bpf/codec';
 import type { AbiName } from '../arch/types';
-import { GROUP_NAMES, type SandboxPolicy } from '../policy/types';
+import type { SandboxPolicy } from '../policy/types';
+import { checkInputs, type InputCheck, type Inputs } from './cache-inputs';
 import { sha256Hex } from './sha256';
 import type { CompiledFilter } from './types';
 
 /** Bump when the layout below changes. */
-export const PRECOMPILED_FORMAT = 1;
-/**
- * Bump when compile semantics change without changing the size of a compiled
- * module (the size check catches most edits; `npm run build` regenerates).
- */
-export const COMPILER_VERSION = 1;
+export const PRECOMPILED_FORMAT = 2;
 
 /** The syscall numbers the hot path needs (src/native, the exec gate). */
 export const HOST_SYSCALLS = [
@@ -53,11 +50,13 @@ export interface HostFacts {
 /** dist/precompiled/manifest.json. */
 export interface Manifest {
   readonly format: number;
-  readonly compilerVersion: number;
   /** `${process.arch}-${LE|BE}` -> host ABI, as src/arch's detectHostAbi answers. */
   readonly hosts: Readonly<Record<string, AbiName>>;
-  /** Path (from the package root) -> size of every module the build's compile loaded. */
-  readonly code: Readonly<Record<string, number>>;
+  /**
+   * Every file the build's compile read, from the package root: the modules
+   * it loaded and filters/<group>.json, each with its sha256 (and stat).
+   */
+  readonly inputs: Inputs;
   readonly abis: Readonly<
     Record<
       string,
@@ -89,9 +88,8 @@ export function policyKey(p: SandboxPolicy): string {
   ].join(',');
 }
 
-/** Where things are, relative to the package root. */
+/** Where the cache is, relative to the package root. */
 export const PRECOMPILED_DIR = join('dist', 'precompiled');
-export const FILTERS_DIR = 'filters';
 
 /** The package root: the directory with package.json above this file (as src/policy finds filters/). */
 function findRoot(start: string): string | null {
@@ -114,26 +112,12 @@ function hostKey(): string {
   return `${process.arch}-${le ? 'LE' : 'BE'}`;
 }
 
-/** filters/ as a live compile would read it now, byte for byte, vs the build's copy. */
-function filtersUnchanged(root: string, dir: string): boolean {
-  for (const name of GROUP_NAMES) {
-    const live = readFileSync(join(root, FILTERS_DIR, `${name}.json`));
-    const built = readFileSync(join(dir, FILTERS_DIR, `${name}.json`));
-    if (!live.equals(built)) return false;
-  }
-  return true;
-}
-
-function codeUnchanged(root: string, code: Manifest['code']): boolean {
-  const files = Object.keys(code);
-  if (files.length === 0) return false;
-  return files.every((f) => statSync(join(root, f)).size === code[f]);
-}
-
 export interface Precompiled {
   readonly host: HostFacts;
   /** null: no entry for this policy (then compile live). */
   readonly filter: CompiledFilter | null;
+  /** How the inputs were found unchanged (how many by stat, how many hashed). */
+  readonly inputs: InputCheck;
 }
 
 /**
@@ -149,12 +133,12 @@ export function readPrecompiled(
   if (!policy.enable || root === null || dir === null) return null;
   try {
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
-    if (m.format !== PRECOMPILED_FORMAT || m.compilerVersion !== COMPILER_VERSION) return null;
+    if (m.format !== PRECOMPILED_FORMAT) return null;
     const name = m.hosts[hostKey()];
     const facts = name === undefined ? undefined : m.abis[name];
-    if (facts === undefined || !codeUnchanged(root, m.code) || !filtersUnchanged(root, dir)) {
-      return null;
-    }
+    if (facts === undefined) return null;
+    const inputs = checkInputs(root, m.inputs);
+    if (!inputs.unchanged) return null;
     const host: HostFacts = Object.freeze({
       name,
       auditArch: facts.auditArch,
@@ -167,10 +151,10 @@ export function readPrecompiled(
         readFileSync(join(dir, name, `${policyKey(policy)}.json`), 'utf8'),
       ) as Entry;
     } catch {
-      return { host, filter: null };
+      return { host, filter: null, inputs };
     }
     const bytes = new Uint8Array(Buffer.from(entry.bytes, 'base64'));
-    if (bytes.length === 0) return { host, filter: null };
+    if (bytes.length === 0) return { host, filter: null, inputs };
     const filter: CompiledFilter = Object.freeze({
       abi: name,
       policy,
@@ -179,7 +163,7 @@ export function readPrecompiled(
       hash: sha256Hex(bytes),
       needsExecGate: entry.needsExecGate === true,
     });
-    return { host, filter };
+    return { host, filter, inputs };
   } catch {
     return null;
   }

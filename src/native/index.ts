@@ -8,40 +8,38 @@
  * Not thread-safe across worker_threads: each thread loads its own FFI.
  */
 import { readFileSync } from 'node:fs';
+import { errnoName } from '../arch/errno';
+import type { AbiName } from '../arch/types';
 import { loadFfi, type Ffi } from './ffi';
 
-/** errno names for messages; the numbers are the generic Linux ones. */
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM',
-  2: 'ENOENT',
-  4: 'EINTR',
-  7: 'E2BIG',
-  8: 'ENOEXEC',
-  9: 'EBADF',
-  11: 'EAGAIN',
-  12: 'ENOMEM',
-  13: 'EACCES',
-  14: 'EFAULT',
-  16: 'EBUSY',
-  20: 'ENOTDIR',
-  22: 'EINVAL',
-  24: 'EMFILE',
-  38: 'ENOSYS',
-  40: 'ELOOP',
-  95: 'EOPNOTSUPP',
-};
+/**
+ * The host's name for an errno value (src/arch's tables: MIPS numbers them
+ * differently). The ABI comes from useHostSyscalls, else from src/arch,
+ * loaded then: only failures need a name.
+ */
+function errnoText(errno: number): string | undefined {
+  try {
+    const name =
+      hostSyscalls?.name ??
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose, see above
+      (require('../arch') as typeof import('../arch')).detectHostAbi();
+    return errnoName(name as AbiName, errno);
+  } catch {
+    return undefined; // an ABI src/arch does not know: the number alone
+  }
+}
 
 export class NativeError extends Error {
   constructor(
     readonly call: string,
     readonly errno: number,
   ) {
-    super(`${call} failed: ${ERRNO_NAMES[errno] ?? 'errno'} (${errno})`);
+    super(`${call} failed: ${errnoText(errno) ?? 'errno'} (${errno})`);
     this.name = 'NativeError';
   }
   /** The errno's symbolic name when known (EPERM...), else `errno <n>`. */
   get code(): string {
-    return ERRNO_NAMES[this.errno] ?? `errno ${this.errno}`;
+    return errnoText(this.errno) ?? `errno ${this.errno}`;
   }
 }
 

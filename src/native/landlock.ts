@@ -23,11 +23,23 @@ export interface LandlockNumbers {
 export type LandlockSupport =
   { readonly abi: number } | { readonly abi: 0; readonly reason: string };
 
+/** The Landlock syscall numbers of a host syscall table; undefined where the ABI has none. */
+export function landlockNumbers(
+  syscalls: ReadonlyMap<string, number>,
+): LandlockNumbers | undefined {
+  const createRuleset = syscalls.get('landlock_create_ruleset');
+  const restrictSelf = syscalls.get('landlock_restrict_self');
+  return createRuleset === undefined || restrictSelf === undefined
+    ? undefined
+    : { createRuleset, restrictSelf };
+}
+
 /**
  * The kernel's Landlock ABI: landlock_create_ruleset(NULL, 0, VERSION).
  * ENOSYS: not built in; EOPNOTSUPP: built in but not enabled (lsm=).
  */
-export function landlockSupport(nr: LandlockNumbers): LandlockSupport {
+export function landlockSupport(nr: LandlockNumbers | undefined): LandlockSupport {
+  if (nr === undefined) return { abi: 0, reason: 'no Landlock syscalls on this ABI' };
   const { libc } = loadFfi();
   const ret = libc.syscall(nr.createRuleset, 0, 0, LANDLOCK_CREATE_RULESET_VERSION, 0, 0, 0);
   if (ret >= 1) return { abi: ret };

@@ -162,6 +162,12 @@ class Checker {
     if (allOf !== undefined && noneOf !== undefined && (allOf & noneOf) !== 0n) {
       this.fail(where, 'allOf and noneOf share bits: the condition could never hold');
     }
+    if (ignore !== undefined && ((allOf ?? 0n) | (noneOf ?? 0n)) & ignore) {
+      this.fail(
+        where,
+        'ignore shares bits with allOf or noneOf: a bit is either checked or ignored',
+      );
+    }
     return {
       ...base,
       op: 'masked',
@@ -280,8 +286,14 @@ export function validateGroupSet(groups: readonly GroupDefinition[]): void {
   // A syscall belongs to one group, unless every rule for it has a condition:
   // then each group takes away its own uses (ioctl: TIOCSTI always, TUNSETIFF
   // under network=deny), and the compiler checks them in turn.
+  // Two rules with one condition: whichever the kernel's precedence puts
+  // first decides every call the other would, so the other is dead (the
+  // compiler refuses such a pair too).
   const owner = new Map<string, GroupName>();
   const conditional = new Map<string, boolean>();
+  const conditions = new Map<string, { group: GroupName; text: string }[]>();
+  const conditionText = (c: unknown): string =>
+    JSON.stringify(c, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
   for (const g of groups) {
     for (const r of g.rules) {
       const prev = owner.get(r.syscall);
@@ -291,6 +303,14 @@ export function validateGroupSet(groups: readonly GroupDefinition[]): void {
             'unless each of its rules has a condition',
         );
       }
+      const text = conditionText(r.unless);
+      const same = (conditions.get(r.syscall) ?? []).find((x) => x.text === text);
+      if (same) {
+        throw new GroupValidationError(
+          `${g.file}: "${r.syscall}" has the same condition as in group "${same.group}": one of the two rules could never decide a call`,
+        );
+      }
+      conditions.set(r.syscall, [...(conditions.get(r.syscall) ?? []), { group: g.name, text }]);
       if (!prev) owner.set(r.syscall, g.name);
       conditional.set(r.syscall, r.unless !== undefined);
     }

@@ -17,14 +17,18 @@ export type {
 } from './types';
 export { CONDITION_OPS, GROUP_NAMES } from './types';
 export type { ConditionOp } from './types';
-export { comparedValue, conditionHolds } from './condition';
+export { comparedValue, conditionHolds, maskedMismatch } from './condition';
 export {
   DEFAULT_POLICY,
   DEFAULT_POLICY_STRING,
   DISABLED_POLICY,
   SANDBOX_KEYS,
+  POLICY_FIELDS,
   SandboxOptionError,
+  buildPolicy,
+  checkConfigString,
   parsePolicy,
+  policyValue,
   parseSandboxOption,
   policyToString,
   resolveSandboxPolicy,
@@ -33,6 +37,7 @@ export {
 } from './sandbox-option';
 export type {
   ParsedSandboxOption,
+  PolicySource,
   RawOptItem,
   ResolveOptions,
   ResolvedSandbox,
@@ -47,10 +52,31 @@ export {
   parseKeyValueList,
   parseQemuArgs,
   takesArgument,
+  vmNameOf,
 } from './qemu-args';
 export type { ExtractedSandbox, KeyValue, QemuArg } from './qemu-args';
 export { everyCompiledPolicy } from './combinations';
-export { CONFIG_ENV, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, validateConfig } from './config';
+export {
+  CONFIG_ENV,
+  ConfigError,
+  DEFAULT_CONFIG_PATH,
+  MAX_CONFIG_BYTES,
+  loadConfig,
+  readConfigFile,
+  validateConfig,
+  vmOrigin,
+} from './config';
+export {
+  BUILT_IN_DEFAULT,
+  STRICTNESS,
+  applyMinimum,
+  keyOrigins,
+  parseMinimum,
+  tighteningWords,
+} from './minimum';
+export type { SandboxMinimum, Tightening } from './minimum';
+export { configOrigin, resolveLaunchPolicy, tighteningWarning, vmPolicyOf } from './site-policy';
+export type { LaunchPolicy, LaunchPolicyInput } from './site-policy';
 export type { SiteConfig } from './config';
 export { GroupValidationError, readGroupsDir, validateGroupFile, validateGroupSet } from './groups';
 export {

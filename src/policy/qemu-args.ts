@@ -9,8 +9,9 @@
  * `-append -sandbox` the "-sandbox" is a kernel command line, not an option.
  * A value-taking option at the very end fails with "requires an argument".
  *
- * `-sandbox=VALUE` / `--sandbox=VALUE` are our extension (the issue allows the
- * value "joined with ="); every other argument goes to QEMU byte for byte.
+ * `-sandbox=VALUE` / `--sandbox=VALUE` are our extension (QEMU itself only
+ * takes the value as the next argument); every other argument goes to QEMU
+ * byte for byte.
  */
 import { SandboxOptionError, readOptValue, splitQemuOpts } from './sandbox-option';
 
@@ -288,6 +289,23 @@ export function extractSandbox(argv: readonly string[]): ExtractedSandbox {
     }
   }
   return { qemuArgs, sandboxValues };
+}
+
+/**
+ * The VM's name as QEMU reads `-name`: a QemuOpts list whose implied key is
+ * `guest` (`-name NAME` or `-name guest=NAME,debug-threads=on`), merged
+ * across several -name options (merge_lists), so the last guest= wins.
+ * libvirt passes the domain name this way. Undefined when there is none.
+ */
+export function vmNameOf(qemuArgs: readonly string[]): string | undefined {
+  let name: string | undefined;
+  for (const a of parseQemuArgs(qemuArgs)) {
+    if (a.name !== 'name' || a.value === undefined) continue;
+    for (const item of splitQemuOpts(a.value, 'guest')) {
+      if (item.name === 'guest') name = item.value;
+    }
+  }
+  return name;
 }
 
 /** One item of a QEMU `a=b,c=d` list. */

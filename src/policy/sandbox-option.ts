@@ -17,9 +17,14 @@
  * is a merge, in this order, of
  *   1. the default string: `sandbox` from the site config, else
  *      DEFAULT_POLICY_STRING ("on");
- *   2. each `-sandbox` value from the command line, left to right;
+ *   2. the layers between them: the per-VM string (`vms` in the site config);
+ *   3. each `-sandbox` value from the command line, left to right;
  * merged like a QemuOptsList with merge_lists: one option set, the last value
- * of each key wins. Consequences, all deliberate:
+ * of each key wins. A string from the config file (1 and 2) that says neither
+ * on nor off means `on` plus its keys: `{"sandbox": "spawn=deny"}` must never
+ * run QEMU without a filter because `enable` was left out (QEMU's absent
+ * `enable` is off). The site `minimum` is applied after this merge, as a
+ * floor (minimum.ts). Consequences, all deliberate:
  *   - a key given without `enable` inherits it from the default, so
  *     `-sandbox spawn=deny` means "the default policy, plus spawn=deny";
  *   - `-sandbox off` (or enable=off anywhere later) disables the filter;
@@ -275,13 +280,21 @@ function isQemuIdentifier(id: string): boolean {
   return /^[A-Za-z][A-Za-z0-9._-]*$/.test(id);
 }
 
+/** One source of -sandbox items: its string and how to name it ("-sandbox", "sandbox in FILE"...). */
+export interface PolicySource {
+  readonly value: string;
+  readonly origin: string;
+}
+
 /** The merged option set: the last value of each key, plus where it came from. */
 export interface ResolvedSandbox {
   readonly policy: SandboxPolicy;
   /** The last value of every key that some source set. */
   readonly options: ReadonlyMap<SandboxKey, string>;
-  /** Which source set each key's winning value. */
+  /** Which source set each key's winning value, as "ORIGIN VALUE". */
   readonly sources: ReadonlyMap<SandboxKey, string>;
+  /** Which source set each key's winning value (keys no source set are absent). */
+  readonly setBy: ReadonlyMap<SandboxKey, PolicySource>;
   readonly warnings: readonly string[];
 }
 
@@ -290,12 +303,27 @@ export interface ResolveOptions {
   readonly defaultString?: string;
   /** How to name the base string in errors, e.g. "sandbox in /etc/qemu-sandboxed/config.json". */
   readonly defaultOrigin?: string;
+  /**
+   * The base string comes from the config file: without on/off it means `on`
+   * plus its keys (see the design decision above).
+   */
+  readonly defaultImpliesOn?: boolean;
+  /**
+   * Config-file strings merged after the base and before the command line
+   * (the per-VM policy); each means `on` plus its keys unless it says on/off.
+   */
+  readonly layers?: readonly PolicySource[];
+}
+
+/** The words `enable` accepts as on (qapi_bool_parse). */
+export function isTrueWord(s: string): boolean {
+  return TRUE_WORDS.includes(s);
 }
 
 /**
- * The effective policy of a command line: the default string merged with each
- * -sandbox value in order (see the design decision at the top of this file).
- * Throws SandboxOptionError with QEMU's wording.
+ * The effective policy of a command line: the default string merged with the
+ * layers and each -sandbox value in order (see the design decision at the top
+ * of this file). Throws SandboxOptionError with QEMU's wording.
  */
 export function resolveSandboxPolicy(
   sandboxValues: readonly string[],
@@ -303,12 +331,13 @@ export function resolveSandboxPolicy(
 ): ResolvedSandbox {
   const base = opts.defaultString ?? DEFAULT_POLICY_STRING;
   const baseOrigin = opts.defaultOrigin ?? 'default policy';
-  const sources: Array<{ value: string; origin: string }> = [
-    { value: base, origin: baseOrigin },
-    ...sandboxValues.map((value) => ({ value, origin: '-sandbox' })),
+  const sources: Array<PolicySource & { impliesOn: boolean }> = [
+    { value: base, origin: baseOrigin, impliesOn: opts.defaultImpliesOn === true },
+    ...(opts.layers ?? []).map((l) => ({ ...l, impliesOn: true })),
+    ...sandboxValues.map((value) => ({ value, origin: '-sandbox', impliesOn: false })),
   ];
   const options = new Map<SandboxKey, string>();
-  const from = new Map<SandboxKey, { value: string; origin: string }>();
+  const from = new Map<SandboxKey, PolicySource>();
   const warnings: string[] = [];
   const ids = new Set<string>();
   for (const src of sources) {
@@ -323,33 +352,44 @@ export function resolveSandboxPolicy(
       }
       ids.add(parsed.id);
     }
+    const source: PolicySource = { value: src.value, origin: src.origin };
+    if (src.impliesOn && !parsed.items.some((i) => i.key === 'enable')) {
+      options.set('enable', 'on');
+      from.set('enable', source);
+    }
     for (const item of parsed.items) {
       options.set(item.key, item.value);
-      from.set(item.key, src);
+      from.set(item.key, source);
     }
     for (const w of parsed.warnings) warnings.push(`${src.origin} ${src.value}: ${w}`);
   }
-  const enableWord = options.get('enable');
-  // qemu_opt_get_bool(opts, "enable", false): absent means off, as in QEMU.
-  const enable = enableWord !== undefined && TRUE_WORDS.includes(enableWord);
   const sourceNames = new Map<SandboxKey, string>(
     [...from].map(([k, s]) => [k, `${s.origin} ${s.value}`]),
   );
-  if (!enable) {
-    return { policy: DISABLED_POLICY, options, sources: sourceNames, warnings };
-  }
-  for (const [key, allowed] of VALUE_KEYS) {
-    const v = options.get(key);
-    if (v !== undefined && !allowed.includes(v)) {
-      const src = from.get(key);
-      throw new SandboxOptionError(`invalid argument for ${key}`, {
-        value: src?.value,
-        origin: src?.origin,
-      });
-    }
-  }
+  return {
+    policy: buildPolicy(options, from),
+    options,
+    sources: sourceNames,
+    setBy: from,
+    warnings,
+  };
+}
+
+/**
+ * The policy an option set describes: DISABLED_POLICY unless `enable` is on;
+ * otherwise every value checked (the first bad one blamed on the source that
+ * set it, from `setBy`) and the unset keys taken from DEFAULT_POLICY.
+ */
+export function buildPolicy(
+  options: ReadonlyMap<SandboxKey, string>,
+  setBy: ReadonlyMap<SandboxKey, PolicySource>,
+): SandboxPolicy {
+  const enableWord = options.get('enable');
+  // qemu_opt_get_bool(opts, "enable", false): absent means off, as in QEMU.
+  if (enableWord === undefined || !TRUE_WORDS.includes(enableWord)) return DISABLED_POLICY;
+  checkValues(options, setBy);
   const get = <T extends string>(key: SandboxKey, dflt: T): T => (options.get(key) as T) ?? dflt;
-  const policy: SandboxPolicy = Object.freeze({
+  return Object.freeze({
     enable: true,
     obsolete: get('obsolete', DEFAULT_POLICY.obsolete),
     elevatePrivileges: get('elevateprivileges', DEFAULT_POLICY.elevatePrivileges),
@@ -359,7 +399,55 @@ export function resolveSandboxPolicy(
     action: get('action', DEFAULT_POLICY.action),
     preflight: get('preflight', DEFAULT_POLICY.preflight),
   });
-  return { policy, options, sources: sourceNames, warnings };
+}
+
+/** parse_sandbox()'s checks of the string keys, in its order, whatever `enable` says. */
+export function checkValues(
+  options: ReadonlyMap<SandboxKey, string>,
+  setBy: ReadonlyMap<SandboxKey, PolicySource>,
+): void {
+  for (const [key, allowed] of VALUE_KEYS) {
+    const v = options.get(key);
+    if (v !== undefined && !allowed.includes(v)) {
+      const src = setBy.get(key);
+      throw new SandboxOptionError(`invalid argument for ${key}`, {
+        value: src?.value,
+        origin: src?.origin,
+      });
+    }
+  }
+}
+
+/**
+ * A config-file string checked on its own: its syntax, and every value even
+ * when it says `off` (a value that only fails once some other source turns
+ * the sandbox on would fail far from the file that holds it).
+ */
+export function checkConfigString(value: string, origin: string): ParsedSandboxOption {
+  const parsed = parseSandboxOption(value, origin);
+  const options = new Map<SandboxKey, string>();
+  for (const item of parsed.items) options.set(item.key, item.value);
+  const source: PolicySource = { value, origin };
+  checkValues(options, new Map([...options.keys()].map((k) => [k, source])));
+  return parsed;
+}
+
+/** The SandboxPolicy field of each -sandbox key. */
+export const POLICY_FIELDS = {
+  enable: 'enable',
+  obsolete: 'obsolete',
+  elevateprivileges: 'elevatePrivileges',
+  spawn: 'spawn',
+  resourcecontrol: 'resourceControl',
+  network: 'network',
+  action: 'action',
+  preflight: 'preflight',
+} as const satisfies Record<SandboxKey, keyof SandboxPolicy>;
+
+/** A policy's value for one key, in -sandbox words ("on"/"off" for enable). */
+export function policyValue(policy: SandboxPolicy, key: SandboxKey): string {
+  if (key === 'enable') return policy.enable ? 'on' : 'off';
+  return policy[POLICY_FIELDS[key]] as string;
 }
 
 /**

@@ -370,6 +370,11 @@ describe('a domain with the launcher as <emulator>', () => {
     // Chosen by the name libvirt invoked: qemu-system-x86_64-sandboxed.
     expect(rec.binarySource).toBe('invoked-name');
     expect(String(rec.policy)).toMatch(/spawn=deny/);
+    // libvirt's -name guest=DOMAIN,... names the VM (the key of the config's "vms");
+    // its -sandbox string set the groups.
+    expect(rec.vm).toBe(DOMAIN);
+    expect(rec.policySources).toMatchObject({ enable: '-sandbox', spawn: '-sandbox' });
+    expect(rec.tightened).toBeNull();
     expect(rec.filterLength).toEqual(expect.any(Number));
     expect(Number(rec.filterLength)).toBeGreaterThan(0);
     note(
@@ -437,7 +442,14 @@ describe('a domain with the launcher as <emulator>', () => {
     expect(
       pidAlive(boot.pid) && readFileSync(`/proc/${boot.pid}/cmdline`, 'utf8').includes(DOMAIN),
     ).toBe(false);
-    const tailLines = read(need().domainLog(DOMAIN)).trimEnd().split('\n').slice(-3);
+    // libvirtd's closing line reaches the domain log through virtlogd, which
+    // may write it after virsh already reports the state: wait for it (10 s).
+    const tail = (): string[] => read(need().domainLog(DOMAIN)).trimEnd().split('\n').slice(-3);
+    let tailLines = tail();
+    for (let i = 0; i < 100 && !/reason=destroyed/.test(tailLines.join('\n')); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      tailLines = tail();
+    }
     note(`# tail -n 3 /var/log/libvirt/qemu/${DOMAIN}.log`, ...tailLines);
     expect(tailLines.join('\n')).toMatch(/reason=destroyed/);
   });

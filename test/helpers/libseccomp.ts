@@ -13,7 +13,7 @@ import { actionValue } from '../../src/compiler/actions';
 import type { ActiveRule, SandboxPolicy } from '../../src/policy/types';
 import { buildC } from './cbuild';
 
-/** The ABIs the exporter builds for (the differential pair). */
+/** The ABIs the exporter builds for: the pair the differential tests compare us with libseccomp on. */
 export type LibseccompArch = 'x86_64' | 'aarch64';
 /** QEMU's optional sets (its default set is always on). */
 export type LibseccompSet = 'obsolete' | 'privileged' | 'spawn' | 'resourcecontrol';

@@ -1,5 +1,5 @@
 /**
- * resourcecontrol=deny with `-object thread-context` (issue 4), with the real
+ * resourcecontrol=deny with `-object thread-context`, with the real
  * QEMU: a thread context sets its CPU affinity once at creation, which
  * resourcecontrol=deny forbids, so the launcher leaves that group out of its
  * own filter and appends `-sandbox on,obsolete=allow,resourcecontrol=deny`

@@ -1,5 +1,5 @@
 /**
- * Bad input never starts QEMU (issue 4, "fail closed"): every malformed
+ * Bad input never starts QEMU (fail closed): every malformed
  * -sandbox form, a missing or non-executable binary, a missing or malformed
  * explicit config file, and the preflight refusals each give their one-line
  * message and a non-zero exit, and the probe standing in for QEMU never runs.
@@ -10,6 +10,7 @@
  */
 import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import execa from 'execa';
 import { EXIT } from '../../launcher/errors';
 import {
@@ -198,6 +199,40 @@ describe('the site config', () => {
     expectRefused(await attempt(['state'], { QEMU_SANDBOXED_CONFIG: typo }), /typo\.json.*sandbx/);
   });
 
+  // Refused from a stat, before any open: neither can block or run forever.
+  test.each([
+    [
+      '/dev/zero (never ends)',
+      '/dev/zero',
+      /^qemu-sandboxed: config \/dev\/zero: is a character device, not a regular file: refused without reading it/,
+    ],
+    [
+      'a FIFO with no writer (blocks)',
+      '@fifo',
+      /config .*config\.fifo: is a FIFO, not a regular file: refused without reading it/,
+    ],
+    ['a directory', '@dir', /: is a directory, not a regular file/],
+  ])('a config that is %s: one line, exit 1, at once', async (_what, where, message) => {
+    let path = where;
+    if (where === '@fifo') {
+      path = join(dir, 'config.fifo');
+      if (!existsSync(path)) execFileSync('mkfifo', [path]);
+    } else if (where === '@dir') path = dir;
+    const a = await attempt(['state'], { QEMU_SANDBOXED_CONFIG: path });
+    // A launcher that blocked would be killed by the 20 s timeout (signal set, no exit code).
+    expect(a.signal).toBeNull();
+    expectRefused(a, message);
+  });
+
+  test('a config larger than 1 MiB', async () => {
+    const big = join(dir, 'big.json');
+    writeFileSync(big, `{"sandbox": "on"}${' '.repeat(1024 * 1024)}`);
+    expectRefused(
+      await attempt(['state'], { QEMU_SANDBOXED_CONFIG: big }),
+      /big\.json: is \d+ bytes, more than the 1048576 a config may have/,
+    );
+  });
+
   test('a config with a malformed sandbox string', async () => {
     const badPolicy = join(dir, 'badpolicy.json');
     writeFileSync(badPolicy, '{"sandbox": "on,spawn=sometimes"}\n');
@@ -205,6 +240,49 @@ describe('the site config', () => {
       await attempt(['state'], { QEMU_SANDBOXED_CONFIG: badPolicy }),
       /badpolicy\.json.*spawn/,
     );
+  });
+});
+
+describe("the launcher's own environment", () => {
+  test('QEMU_SANDBOXED_NODE=/bin/false: the trampoline says so (it would exit 1 without a word)', async () => {
+    const a = await attempt(['-sandbox', 'on', 'state'], { QEMU_SANDBOXED_NODE: '/bin/false' });
+    expectRefused(
+      a,
+      /^qemu-sandboxed: QEMU_SANDBOXED_NODE=\/bin\/false did not start the launcher \(.*not Node\.js\); QEMU was not started$/,
+    );
+  });
+
+  test('QEMU_SANDBOXED_NODE naming a program that exits 0 is refused the same way', async () => {
+    const a = await attempt(['-sandbox', 'on', 'state'], { QEMU_SANDBOXED_NODE: '/bin/true' });
+    expectRefused(a, /QEMU_SANDBOXED_NODE=\/bin\/true did not start the launcher/);
+  });
+
+  test('control: QEMU_SANDBOXED_NODE naming the real Node.js runs', async () => {
+    const a = await attempt(['-sandbox', 'on', 'pid'], { QEMU_SANDBOXED_NODE: process.execPath });
+    expect([a.exitCode, a.started]).toEqual([0, true]);
+  });
+
+  test('an unwritable QEMU_SANDBOXED_LOG is an error before anything runs, naming the path and errno', async () => {
+    const log = join(dir, 'no-such-dir', 'launch.log');
+    const a = await attempt(['-sandbox', 'on', 'state'], { QEMU_SANDBOXED_LOG: log });
+    expectRefused(
+      a,
+      new RegExp(
+        `^qemu-sandboxed: QEMU_SANDBOXED_LOG=${log.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: cannot open for appending: ENOENT \\(its directory does not exist\\); QEMU was not started`,
+      ),
+    );
+    const isDir = await attempt(['-sandbox', 'off', 'state'], { QEMU_SANDBOXED_LOG: dir });
+    expectRefused(isDir, /QEMU_SANDBOXED_LOG=.*: cannot open for appending: EISDIR/);
+  });
+
+  test('control: a writable QEMU_SANDBOXED_LOG gets the record, and the launch runs', async () => {
+    const log = join(dir, 'launch.log');
+    const a = await attempt(['-sandbox', 'on', 'pid'], { QEMU_SANDBOXED_LOG: log });
+    expect([a.exitCode, a.started]).toEqual([0, true]);
+    expect(JSON.parse(readFileSync(log, 'utf8').trim())).toMatchObject({
+      msg: 'launch',
+      policy: 'on',
+    });
   });
 });
 

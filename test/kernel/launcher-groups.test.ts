@@ -6,8 +6,8 @@
  *
  * The rules come from the policy module (`activeRules`, reading filters/*.json:
  * the data the launcher compiles), so a group that grows is tested without
- * editing this file; a few expectations from the issues are pinned as well, so
- * data that drifts from the contract fails too.
+ * editing this file; a few expectations of the contract (the README's group
+ * table) are pinned as well, so data that drifts from it fails too.
  *
  * Speed: calls whose action kills run in a child the probe forks per call
  * (`--fork-each`: the filter is inherited), so one launch tests ~200 calls.
@@ -261,7 +261,7 @@ const fullCases: Case[] = [
   // x32 and i386 are killed whatever the call: QEMU never uses them.
   ...foreignCases({ group: '(none)', syscall: 'getpid', nr: 39 }, KILLED, 'allowed'),
   // nr -1 is above the x32 bit as an unsigned number, but it is what ptrace
-  // tracers set to skip a call: not x32, never killed (issue 3).
+  // tracers set to skip a call: not x32, never killed (the kernel answers ENOSYS).
   {
     group: '(none)',
     syscall: 'nr -1',

@@ -1,5 +1,5 @@
 /**
- * The logging contract (issue 4), with the real launcher and real processes:
+ * The logging contract, with the real launcher and real processes:
  * one record per launch on stderr, JSON when stderr is not a terminal (as in
  * libvirt's domain log), one short human line when it is; appended JSON in
  * QEMU_SANDBOXED_LOG=<file> instead of stderr; QEMU_SANDBOXED_LOG_LEVEL=silent
@@ -206,9 +206,22 @@ describe('QEMU_SANDBOXED_LOG and QEMU_SANDBOXED_LOG_LEVEL', () => {
     );
   });
 
-  test('an unwritable log file does not stop QEMU (and nothing goes to stdout)', async () => {
+  test('a log file that cannot be opened stops the launch before QEMU (the operator asked for a record)', async () => {
+    const log = join(dir, 'no', 'such', 'dir.log');
+    const marker = join(dir, 'unwritable.marker');
+    const r = await run([LAUNCHER, 'pid'], { QEMU_SANDBOXED_LOG: log, PROBE_MARKER: marker });
+    expect(() => readFileSync(marker)).toThrow(/ENOENT/);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout.length).toBe(0);
+    expect(r.stderr).toBe(
+      `qemu-sandboxed: QEMU_SANDBOXED_LOG=${log}: cannot open for appending: ENOENT (its directory does not exist); QEMU was not started (fix the path, or unset QEMU_SANDBOXED_LOG)\n`,
+    );
+  });
+
+  test('with QEMU_SANDBOXED_LOG_LEVEL=silent no record is asked for, so the file is not needed', async () => {
     const r = await run([LAUNCHER, 'pid'], {
       QEMU_SANDBOXED_LOG: join(dir, 'no', 'such', 'dir.log'),
+      QEMU_SANDBOXED_LOG_LEVEL: 'silent',
     });
     expect(r.exitCode).toBe(0);
     expect(JSON.parse(r.stdout.toString('utf8'))).toMatchObject({ op: 'pid' });

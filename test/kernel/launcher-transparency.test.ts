@@ -1,5 +1,5 @@
 /**
- * The transparency contract (issue 4), field by field, with real processes:
+ * The transparency contract, field by field, with real processes:
  * with `-sandbox off` QEMU must not be able to tell it was started through
  * `qemu-sandboxed`; with the sandbox on, only Seccomp, Seccomp_filters and
  * NoNewPrivs may differ.
@@ -350,7 +350,7 @@ describe.each(['off', 'on', 'nnp', 'nostdin', 'logfile', 'libvirt'] as const)(
   },
 );
 
-/** The comparison, field by field, for the lead's note: .cache/launcher-transparency.md */
+/** The comparison, field by field, written to .cache/launcher-transparency.md for a reader. */
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
   if (setupError || captures.size !== MODES.length) return;

@@ -21,7 +21,7 @@ test('bench --quick runs every part and writes PERFORMANCE.md and performance.js
   const json = JSON.parse(readFileSync(join(out, 'performance.json'), 'utf8'));
   expect(json.mode).toBe('quick');
 
-  // Part 1 ran the four variants of issue 7 (and the RET ALLOW control) on all four calls.
+  // Part 1 ran the four filter variants (and the RET ALLOW control) on all four calls.
   expect(report.syscalls.available).toBe(true);
   expect(report.syscalls.variants.map((v) => v.name).sort()).toEqual(
     ['allow-only', 'libseccomp', 'libseccomp-tree', 'none', 'ours'].sort(),

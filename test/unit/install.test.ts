@@ -185,6 +185,19 @@ test('installs the package, the commands and the per-target links, and uninstall
     msg: 'launch',
     filterSource: 'precompiled',
   });
+  // ... and install recorded the copy's stats: the launcher hashes none of its inputs.
+  const reader = join(libdir, 'dist', 'src', 'compiler', 'precompiled.js');
+  const check = execa.sync(process.execPath, [
+    '-e',
+    `const p = require(${JSON.stringify(reader)}).readPrecompiled({ ...require(${JSON.stringify(
+      join(libdir, 'dist', 'src', 'policy', 'sandbox-option.js'),
+    )}).DEFAULT_POLICY }); process.stdout.write(JSON.stringify(p && p.inputs));`,
+  ]);
+  expect(JSON.parse(check.stdout)).toEqual({
+    unchanged: true,
+    byStat: expect.any(Number),
+    byHash: 0,
+  });
   const help = execa.sync(join(prefix, 'bin', 'qemu-sandbox'), ['--help'], { reject: false });
   expect(help.exitCode).toBe(0);
 

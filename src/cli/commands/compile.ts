@@ -5,19 +5,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { disassemble } from '../../bpf';
-import {
-  cacheCoverage,
-  compilePolicy,
-  pathStats,
-  type CacheCoverage,
-  type PathSummary,
-} from '../../compiler';
+import { cacheCoverage, pathStats, type CacheCoverage, type PathSummary } from '../../compiler';
 import type { CompiledFilter } from '../../compiler/types';
 import type { Abi, HostAbi } from '../../arch/types';
 import type { CliContext } from '../context';
 import { toJson } from '../context';
 import { InputError, UsageError } from '../errors';
 import { readArch, readPolicy, requireHostArch, type PolicyArg } from '../policy-input';
+import { compileFor, disasmOptions } from '../program';
 
 export const COMPILE_FORMATS = ['disasm', 'raw', 'c', 'json'] as const;
 export type CompileFormat = (typeof COMPILE_FORMATS)[number];
@@ -27,27 +22,6 @@ export interface CompileOptions {
   readonly arch?: string;
   readonly format: CompileFormat;
   readonly output?: string;
-}
-
-/** The names a disassembly shows next to `jeq` on nr and on arch. */
-export function disasmNames(host: HostAbi): {
-  syscallNames: ReadonlyMap<number, string>;
-  archNames: ReadonlyMap<number, string>;
-} {
-  const archNames = new Map<number, string>();
-  // x32 shares x86_64's audit arch: the native name wins.
-  for (const a of [...host.secondary].reverse()) archNames.set(a.auditArch, a.name);
-  archNames.set(host.native.auditArch, host.native.name);
-  return { syscallNames: host.native.names, archNames };
-}
-
-export function compileFor(p: PolicyArg, host: HostAbi): CompiledFilter {
-  if (!p.policy.enable) {
-    throw new InputError(
-      `policy '${p.text}' is off: the launcher loads no filter, there is nothing to compile`,
-    );
-  }
-  return compilePolicy(p.policy, host.native.name);
 }
 
 function summary(s: PathSummary): string {
@@ -100,7 +74,7 @@ function header(f: CompiledFilter, p: PolicyArg): string[] {
 }
 
 export function formatDisasm(f: CompiledFilter, p: PolicyArg, host: HostAbi): string {
-  const text = disassemble(f.program, { ...disasmNames(host), endian: host.native.endian });
+  const text = disassemble(f.program, disasmOptions(host));
   return `${header(f, p)
     .map((l) => `; ${l}`)
     .join('\n')}\n${text}\n`;
@@ -111,9 +85,7 @@ function hex(n: number, width: number): string {
 }
 
 export function formatC(f: CompiledFilter, p: PolicyArg, host: HostAbi): string {
-  const lines = disassemble(f.program, { ...disasmNames(host), endian: host.native.endian }).split(
-    '\n',
-  );
+  const lines = disassemble(f.program, disasmOptions(host)).split('\n');
   const ident = `qemu_sandbox_${f.abi}`;
   const body = f.program.map((insn, i) => {
     const text = `\t{ ${hex(insn.code, 4)}, ${insn.jt}, ${insn.jf}, ${hex(insn.k >>> 0, 8)} },`;
@@ -155,7 +127,7 @@ export interface CompileJson {
 }
 
 export function compileJson(f: CompiledFilter, p: PolicyArg, abi: Abi, host: HostAbi): CompileJson {
-  const lines = disassemble(f.program, { ...disasmNames(host), endian: abi.endian }).split('\n');
+  const lines = disassemble(f.program, disasmOptions(host)).split('\n');
   return {
     abi: f.abi,
     policy: p.canonical,

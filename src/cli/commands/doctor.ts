@@ -10,15 +10,19 @@ import { join } from 'node:path';
 import { detectHostAbi, getHostAbi } from '../../arch';
 import {
   extractSandbox,
-  resolveSandboxPolicy,
+  parsePolicy,
   policyToString,
-  DEFAULT_POLICY_STRING,
+  resolveLaunchPolicy,
+  tighteningWords,
+  vmNameOf,
 } from '../../policy';
-import type { SiteConfig } from '../../policy';
+import type { LaunchPolicy, SiteConfig, Tightening } from '../../policy';
 import { preflight, type PreflightFinding } from '../../../launcher/preflight';
 import { checkKernelSupport } from '../../../launcher/kernel';
 import { planNoNewPrivs } from '../../../launcher/no-new-privs';
 import { compilePolicy } from '../../compiler';
+import { landlockNumbers, landlockSupport } from '../../native/landlock';
+import { landlockRecord, planLandlock } from '../../policy/landlock-plan';
 import { resolveQemuBinary } from '../qemu-binary';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
@@ -45,22 +49,84 @@ export interface QemuInfo {
 }
 
 export interface DoctorJson {
-  readonly host: HostSupport & { readonly abi: string; readonly secondaryAbis: string[] };
+  readonly host: HostSupport & {
+    readonly abi: string;
+    readonly secondaryAbis: string[];
+    /** The Landlock domain the launcher gives QEMU under -sandbox on, or why none. */
+    readonly landlock: string;
+  };
   readonly config: {
     path: string | null;
     sandbox: string | null;
+    minimum: string | null;
+    vms: Record<string, string> | null;
     binary: string | null;
     error: string | null;
   };
+  /**
+   * The effective policy of a launch without -sandbox: for any VM (`site`),
+   * and for each VM the config names; null when the config is unusable.
+   */
+  readonly policies: {
+    site: EffectivePolicy;
+    vms: Record<string, EffectivePolicy>;
+  } | null;
   readonly qemu: QemuInfo;
   readonly preflight: {
     policy: string;
+    /** The VM's name from -name in QEMU ARGS, if any. */
+    vm: string | null;
+    /** What the site minimum raised in this command line's policy. */
+    tightened: Tightening[];
     noNewPrivs: boolean;
     mode: 'enforce' | 'warn';
     findings: PreflightFinding[];
     verdict: 'ok' | 'refused' | 'warnings';
   } | null;
   readonly problems: string[];
+}
+
+export interface EffectivePolicy {
+  /** Every key written out, or "off". */
+  readonly policy: string;
+  /** What the merge gave before the minimum. */
+  readonly requested: string;
+  readonly tightened: Tightening[];
+}
+
+function effective(lp: LaunchPolicy): EffectivePolicy {
+  return {
+    policy: policyToString(lp.policy, { full: true }),
+    requested: policyToString(lp.requested, { full: true }),
+    tightened: [...lp.tightened],
+  };
+}
+
+/**
+ * The effective policies of launches without -sandbox, and the problems
+ * among them: a policy that ends up off runs QEMU with no filter.
+ */
+function sitePolicies(config: SiteConfig, problems: string[]): DoctorJson['policies'] {
+  const where = config.path === undefined ? '' : ` in ${config.path}`;
+  const site = resolveLaunchPolicy({ config, sandboxValues: [] });
+  if (!site.policy.enable) {
+    problems.push(
+      `the site default policy is off ("sandbox"${where}): every launch without -sandbox runs QEMU with no filter; ` +
+        'set "sandbox" to "on" (plus any keys), and add a "minimum" such as "on" so that no command line can turn it off',
+    );
+  }
+  const vms: Record<string, EffectivePolicy> = {};
+  for (const name of config.vms?.keys() ?? []) {
+    const lp = resolveLaunchPolicy({ config, sandboxValues: [], vm: name });
+    vms[name] = effective(lp);
+    if (!lp.policy.enable) {
+      problems.push(
+        `vms.${name}${where} is off: VM ${name} runs with no filter unless its command line turns -sandbox on; ` +
+          'add a "minimum" such as "on" to forbid that',
+      );
+    }
+  }
+  return { site: effective(site), vms };
 }
 
 /** QEMU's own -sandbox: vl.c parses `-sandbox on` (only registered when built with seccomp and the kernel probe passes) before `-version` exits. */
@@ -99,6 +165,10 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   const support = probeHost(opts.procRoot, opts.release);
   const abiName = detectHostAbi();
   const host = getHostAbi(abiName);
+  // The launcher's own decision (src/policy/landlock-plan.ts) on this kernel.
+  const landlock = landlockRecord(
+    planLandlock({ enable: true }, landlockSupport(landlockNumbers(host.native.syscalls))),
+  );
 
   if (!support.seccomp)
     problems.push('the kernel has no seccomp (CONFIG_SECCOMP): the launcher cannot filter');
@@ -119,8 +189,10 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
 
   let config: SiteConfig = {};
   let configError: string | null = null;
+  let policies: DoctorJson['policies'] = null;
   try {
     config = siteConfig(ctx.env);
+    policies = sitePolicies(config, problems);
   } catch (err) {
     configError = oneLine(err);
     problems.push(configError);
@@ -142,12 +214,14 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
     let extracted;
     try {
       extracted = extractSandbox(opts.qemuArgs);
-      const resolved = resolveSandboxPolicy(extracted.sandboxValues, {
-        defaultString: config.sandbox ?? DEFAULT_POLICY_STRING,
-        defaultOrigin: config.path ? `sandbox in ${config.path}` : 'default policy',
+      // Exactly the launcher's resolution: site default < vms[NAME] < -sandbox, then the minimum.
+      const launch = resolveLaunchPolicy({
+        config,
+        sandboxValues: extracted.sandboxValues,
+        vm: vmNameOf(extracted.qemuArgs),
       });
-      const policy = resolved.policy;
-      // The launcher's own decision (issue 4): set for elevateprivileges=deny|children and
+      const policy = launch.policy;
+      // The launcher's own decision (launcher/no-new-privs.ts): set for elevateprivileges=deny|children and
       // whenever the kernel requires it, and in effect too when our caller already set it.
       const noNewPrivs = planNoNewPrivs(
         policy,
@@ -156,6 +230,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
       const findings = preflight(extracted.qemuArgs, policy, {
         noNewPrivs,
         sandboxOnCommandLine: extracted.sandboxValues.length > 0,
+        raisedByMinimum: new Set(launch.tightened.map((t) => t.key)),
       });
       const verdict =
         findings.length === 0 ? 'ok' : policy.preflight === 'warn' ? 'warnings' : 'refused';
@@ -173,6 +248,8 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
       }
       pf = {
         policy: policyToString(policy, { full: true }),
+        vm: launch.vm,
+        tightened: [...launch.tightened],
         noNewPrivs,
         mode: policy.preflight,
         findings,
@@ -184,17 +261,30 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   }
 
   return {
-    host: { ...support, abi: abiName, secondaryAbis: host.secondary.map((a) => a.name) },
+    host: {
+      ...support,
+      abi: abiName,
+      secondaryAbis: host.secondary.map((a) => a.name),
+      landlock,
+    },
     config: {
       path: config.path ?? null,
       sandbox: config.sandbox ?? null,
+      minimum: config.minimum ?? null,
+      vms: config.vms ? Object.fromEntries(config.vms) : null,
       binary: config.binary ?? null,
       error: configError,
     },
+    policies,
     qemu,
     preflight: pf,
     problems,
   };
+}
+
+/** A full policy string in its short form ("on" plus what differs from the default). */
+function shortPolicy(full: string): string {
+  return full === 'off' ? 'off' : policyToString(parsePolicy(full, ''));
 }
 
 function yn(v: boolean | null | undefined, yes = 'yes', no = 'NO'): string {
@@ -227,6 +317,12 @@ export function formatDoctor(d: DoctorJson): string {
         `CAP_SYS_ADMIN ${h.capSysAdmin ? 'yes: set only for elevateprivileges=deny|children' : 'no: the launcher must set it'}`,
     ],
     [
+      'landlock',
+      h.landlock.startsWith('none')
+        ? `${h.landlock} (QEMU can signal, and write /proc/PID/mem of, other processes of its user)`
+        : `${h.landlock} for QEMU under -sandbox on`,
+    ],
+    [
       'this process',
       h.currentSeccompMode === 2 ? 'already under a seccomp filter (filters stack)' : 'no filter',
     ],
@@ -237,10 +333,27 @@ export function formatDoctor(d: DoctorJson): string {
     [
       ['file', c.error ?? c.path ?? 'none (built-in default "on")'],
       ...(c.sandbox !== null ? [['sandbox', c.sandbox]] : []),
+      ...Object.entries(c.vms ?? {}).map(([name, v]) => [`vms.${name}`, v]),
+      ...(c.minimum !== null ? [['minimum', c.minimum]] : []),
       ...(c.binary !== null ? [['binary', c.binary]] : []),
     ],
     '  ',
   )}`;
+  if (d.policies) {
+    // Effective policies of launches without -sandbox: site default < vms.NAME, then the minimum.
+    const row = (label: string, e: EffectivePolicy): string[] => [
+      label,
+      shortPolicy(e.policy) +
+        (e.tightened.length ? `  (raised by the minimum: ${tighteningWords(e.tightened)})` : ''),
+    ];
+    text += `policy without -sandbox\n${table(
+      [
+        row('site default', d.policies.site),
+        ...Object.entries(d.policies.vms).map(([name, e]) => row(`vm ${name}`, e)),
+      ],
+      '  ',
+    )}`;
+  }
   const q = d.qemu;
   text += `qemu\n${table(
     [
@@ -258,6 +371,8 @@ export function formatDoctor(d: DoctorJson): string {
     text += `preflight\n${table(
       [
         ['policy', p.policy],
+        ...(p.vm !== null ? [['vm', p.vm]] : []),
+        ...(p.tightened.length ? [['minimum', `raised ${tighteningWords(p.tightened)}`]] : []),
         ['no-new-privs', p.noNewPrivs ? 'will be set' : 'will not be set'],
         [
           'verdict',

@@ -5,7 +5,7 @@
  */
 import { actionName } from '../../bpf';
 import { killClassValue } from '../../compiler';
-import { activeRules } from '../../policy';
+import { activeRules, policyToString, type Tightening } from '../../policy';
 import type { ActiveRule } from '../../policy/types';
 import type { CliContext } from '../context';
 import { toJson, wrapWords } from '../context';
@@ -13,7 +13,10 @@ import { readArch, readPolicy } from '../policy-input';
 import { actionLabel, actionWords, conditionWords, killClassWords } from '../words';
 
 export interface ExplainOptions {
-  readonly policy: string;
+  /** One -sandbox string; undefined: a launch without -sandbox. */
+  readonly policy?: string;
+  /** The VM's name (QEMU's -name guest=): its `vms` entry in the site config applies. */
+  readonly vm?: string;
   readonly arch?: string;
   readonly json: boolean;
 }
@@ -21,6 +24,17 @@ export interface ExplainOptions {
 export interface ExplainJson {
   readonly policy: string;
   readonly base: string;
+  /** The VM asked about, and its `vms` entry (null when it has none). */
+  readonly vm: { readonly name: string; readonly policy: string | null } | null;
+  /** The site minimum, and what it raised in this policy. */
+  readonly minimum: {
+    readonly policy: string;
+    readonly origin: string;
+    readonly requested: string;
+    readonly tightened: readonly Tightening[];
+  } | null;
+  /** Where each key's value came from. */
+  readonly origins: Readonly<Record<string, string>>;
   readonly enabled: boolean;
   readonly abi: string;
   readonly host: string;
@@ -34,13 +48,23 @@ export interface ExplainJson {
     reason: string;
   }[];
   /** `action` is the seccomp action (KILL_PROCESS, LOG...), `words` what it does to the call. */
-  readonly foreign: { abis: string[]; x32Numbers: boolean; action: string; words: string } | null;
+  readonly foreign: {
+    abis: string[];
+    /** ABIs whose numbers reach the filter with the native audit arch (x32 on x86_64). */
+    numbers: string[];
+    action: string;
+    words: string;
+  } | null;
   readonly noNewPrivs: { when: 'always' | 'without-cap-sys-admin'; why: string };
   readonly execGate: boolean;
   readonly warnings: readonly string[];
 }
 
-/** issue 4: set for elevateprivileges=deny|children, and whenever the kernel requires it (no CAP_SYS_ADMIN). */
+/**
+ * When the launcher sets no-new-privileges: for elevateprivileges=deny|children
+ * (so exec cannot gain privileges), and whenever the kernel requires it for a
+ * filter (no CAP_SYS_ADMIN).
+ */
 function noNewPrivs(elevate: string): ExplainJson['noNewPrivs'] {
   return elevate === 'allow'
     ? {
@@ -55,10 +79,21 @@ function noNewPrivs(elevate: string): ExplainJson['noNewPrivs'] {
 
 export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
   const arch = readArch(opts.arch);
-  const p = readPolicy(opts.policy, ctx.env);
+  const p = readPolicy(opts.policy ?? '', ctx.env, opts.vm);
+  const lp = p.launch;
   const base = {
     policy: p.canonical,
     base: p.base,
+    vm: lp.vm === null ? null : { name: lp.vm, policy: lp.vmPolicy },
+    minimum: lp.minimum
+      ? {
+          policy: lp.minimum.value,
+          origin: lp.minimum.origin,
+          requested: policyToString(lp.requested, { full: true }),
+          tightened: lp.tightened,
+        }
+      : null,
+    origins: lp.origins as Record<string, string>,
     abi: arch.abi.name,
     host: arch.host.native.name,
     warnings: p.warnings,
@@ -107,7 +142,7 @@ export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
     argumentChecked,
     foreign: {
       abis: arch.host.secondary.map((a) => a.name),
-      x32Numbers: arch.host.native.name === 'x86_64',
+      numbers: [...new Set(arch.host.native.foreignNumbers.map((f) => f.abi))],
       action: kill,
       words: killClassWords(p.policy.action),
     },
@@ -122,16 +157,41 @@ export function runExplain(ctx: CliContext, opts: ExplainOptions): void {
     ctx.stdout.write(toJson(e));
     return;
   }
+  ctx.stdout.write(explainText(e, opts));
+}
+
+/** Where the policy came from: the site default, the VM's entry, the command line, the minimum. */
+function originLines(e: ExplainJson, opts: ExplainOptions): string[] {
   const out: string[] = [];
-  out.push(
-    `policy ${e.policy}${opts.policy === e.policy ? '' : `  (from '${opts.policy}' merged onto '${e.base}')`}`,
-  );
+  const layers = [`site default '${e.base}'`];
+  if (e.vm && e.vm.policy !== null) layers.push(`vms.${e.vm.name} '${e.vm.policy}'`);
+  if (opts.policy !== undefined) layers.push(`-sandbox '${opts.policy}'`);
+  out.push(`policy ${e.policy}${opts.policy === e.policy ? '' : `  (${layers.join(' < ')})`}`);
+  if (e.vm) {
+    out.push(
+      `vm     ${e.vm.name}: ${e.vm.policy === null ? 'no entry in "vms", the site default applies' : `vms entry '${e.vm.policy}'`}`,
+    );
+  }
+  if (e.minimum) {
+    const m = e.minimum;
+    out.push(
+      `minimum ${m.policy} (${m.origin}): ${
+        m.tightened.length === 0
+          ? 'nothing to raise'
+          : `raised ${m.tightened.map((t) => `${t.key} ${t.from} -> ${t.to} (${t.source})`).join(', ')}`
+      }`,
+    );
+  }
+  return out;
+}
+
+export function explainText(e: ExplainJson, opts: ExplainOptions): string {
+  const out = originLines(e, opts);
   out.push(`abi    ${e.abi === e.host ? e.abi : `${e.abi} (a foreign ABI of ${e.host})`}`);
   for (const w of e.warnings) out.push(`warning: ${w}`);
   if (!e.enabled) {
     out.push('', 'The sandbox is off: QEMU runs with no filter and no-new-privs untouched.');
-    ctx.stdout.write(`${out.join('\n')}\n`);
-    return;
+    return `${out.join('\n')}\n`;
   }
   if (e.abi !== e.host) {
     out.push(
@@ -159,7 +219,7 @@ export function runExplain(ctx: CliContext, opts: ExplainOptions): void {
   if (e.foreign) {
     const what = [
       ...e.foreign.abis,
-      ...(e.foreign.x32Numbers && !e.foreign.abis.includes('x32') ? ['x32'] : []),
+      ...e.foreign.numbers.filter((n) => !e.foreign?.abis.includes(n)),
     ];
     text += `\nforeign ABIs: ${what.length ? `${what.join(', ')} calls` : 'other audit arches'} -> ${e.foreign.action}`;
     text += ' (QEMU never uses them; a deny-list that let them through would be bypassed)\n';
@@ -170,5 +230,5 @@ export function runExplain(ctx: CliContext, opts: ExplainOptions): void {
       ? 'yes: execve/execveat go to USER_NOTIF; the launcher lets its own exec of QEMU through, then closes the listener and later execs fail with ENOSYS'
       : 'no'
   }\n`;
-  ctx.stdout.write(text);
+  return text;
 }

@@ -1,19 +1,23 @@
 /**
  * `simulate POLICY SYSCALL [ARG...]`: one call through the compiled program in
- * src/bpf's interpreter. The verdict is the interpreter's; the rule shown next
- * to it is only an explanation, taken from the policy's active rules.
+ * src/bpf's interpreter. The verdict and the path (the instructions it
+ * executed) are the interpreter's; the rule shown next to them is only an
+ * explanation, taken from the policy's active rules and judged by src/policy's
+ * condition evaluator.
  */
-import { errnoName, getAbi } from '../../arch';
-import type { Abi } from '../../arch/types';
-import { BPF_K, BPF_RET, actionName, disassemble, runFilter } from '../../bpf';
-import type { Endian, Instruction, SeccompData } from '../../bpf/types';
+import { ABI_NAMES, errnoName, getAbi } from '../../arch';
+import type { Abi, AbiName } from '../../arch/types';
+import { actionName, disassemble, traceFilter } from '../../bpf';
+import type { SeccompData } from '../../bpf/types';
 import { SECCOMP_RET } from '../../bpf/types';
-import { activeRules, comparedValue, conditionHolds } from '../../policy';
+import { actionValue } from '../../compiler';
+import { activeRules, comparedValue, conditionHolds, maskedMismatch } from '../../policy';
 import type { ActiveRule, ArgCondition } from '../../policy/types';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
 import { InputError } from '../errors';
 import { readArch, readPolicy } from '../policy-input';
+import { compileFor, disasmOptions } from '../program';
 import {
   actionWords,
   argName,
@@ -22,7 +26,6 @@ import {
   killClassWords,
   valueWords,
 } from '../words';
-import { compileFor, disasmNames } from './compile';
 
 export interface SimulateOptions {
   readonly policy: string;
@@ -59,28 +62,6 @@ export function parseSyscall(text: string, abi: Abi): { nr: number; name?: strin
   return { nr, name: t };
 }
 
-/** A return value no compiled program uses: marks "this instruction was reached". */
-const REACHED = 0x1ee7c0de;
-
-/**
- * The pcs one call executes, found with the interpreter itself: replace
- * instruction k by `ret #REACHED`; the run returns REACHED exactly when k is
- * on the path (jumps only go forward, so nothing before k changes).
- */
-export function executedPath(
-  program: readonly Instruction[],
-  data: SeccompData,
-  endian: Endian,
-): number[] {
-  const marker: Instruction = { code: BPF_RET | BPF_K, jt: 0, jf: 0, k: REACHED };
-  const path: number[] = [];
-  for (let k = 0; k < program.length; k++) {
-    const probe = program.map((insn, i) => (i === k ? marker : insn));
-    if (runFilter(probe, data, endian).action >>> 0 === REACHED) path.push(k);
-  }
-  return path;
-}
-
 /** The part of an `unless` condition these arguments miss, in words. */
 export function whyNotExempt(
   syscall: string,
@@ -88,18 +69,16 @@ export function whyNotExempt(
   args: readonly bigint[],
   cloneFlagsArg: number,
 ): string {
-  const v = comparedValue(c, args);
   const name = argName(syscall, c.arg, cloneFlagsArg);
   if (c.op === 'masked') {
-    const m = v & ~(c.ignore ?? 0n);
-    const missing = (c.allOf ?? 0n) & ~m;
-    const extra = m & (c.noneOf ?? 0n);
+    const { missing, extra } = maskedMismatch(c, args);
     const parts = [
       ...(missing ? [`lacks ${cloneFlagNamesOf(syscall, missing)}`] : []),
       ...(extra ? [`has ${cloneFlagNamesOf(syscall, extra)}`] : []),
     ];
     return `${name} ${parts.join(' and ')}`;
   }
+  const v = comparedValue(c, args);
   const shown = valueWords(syscall, c.arg, cloneFlagsArg, v);
   const allowed = (c.values ?? []).map((x) => valueWords(syscall, c.arg, cloneFlagsArg, x));
   switch (c.op) {
@@ -175,21 +154,8 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
     instructionPointer: 0n,
     args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6),
   };
-  const path = executedPath(f.program, data, arch.host.native.endian);
-  const lines = disassemble(f.program, {
-    ...disasmNames(arch.host),
-    endian: arch.host.native.endian,
-  }).split('\n');
-  const result = runFilter(
-    f.program,
-    {
-      nr: call.nr,
-      arch: arch.abi.auditArch,
-      instructionPointer: 0n,
-      args: [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6),
-    },
-    arch.host.native.endian,
-  );
+  const result = traceFilter(f.program, data, arch.host.native.endian);
+  const lines = disassemble(f.program, disasmOptions(arch.host)).split('\n');
   const value = result.action >>> 0;
   const action = (value & SECCOMP_RET.ACTION_FULL) >>> 0;
   const errno =
@@ -199,31 +165,36 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
 
   let rule: ActiveRule | undefined;
   let explanation: string;
+  const foreign = arch.abi.foreignNumbers.find((f) => call.nr >= f.lo && call.nr <= f.hi);
   if (arch.foreign) {
     explanation = `${arch.abi.name} is a foreign ABI on ${arch.host.native.name}: the arch check comes first, every call is ${killClassWords(p.policy.action)}`;
-  } else if (
-    arch.abi.syscallBit === undefined &&
-    arch.host.native.name === 'x86_64' &&
-    call.nr >= 0x40000000 &&
-    call.nr !== 0xffffffff
-  ) {
-    const x32 = getAbi('x32').names.get(call.nr);
-    explanation = `an x32 number${x32 ? ` (x32 ${x32})` : ''}: ${killClassWords(p.policy.action)}, QEMU never uses the x32 ABI`;
+  } else if (foreign) {
+    const table = (ABI_NAMES as readonly string[]).includes(foreign.abi)
+      ? getAbi(foreign.abi as AbiName)
+      : undefined;
+    const other = table?.names.get(call.nr);
+    explanation = `an ${foreign.abi} number${other ? ` (${foreign.abi} ${other})` : ''}: ${killClassWords(p.policy.action)}, QEMU never uses the ${foreign.abi} ABI`;
   } else {
+    // Usually one rule; several when each has a condition (ioctl). The one
+    // that decided is a rule that does not exempt the call and returns the
+    // interpreter's verdict; when every rule exempts it, each says why.
     const rules = activeRules(p.policy, arch.abi).filter((r) => r.nr === call.nr);
-    // The rule that decides: the first one whose condition does not exempt this call.
-    rule = rules.find((r) => !r.unless || !conditionHolds(r.unless, args)) ?? rules[0];
+    const applying = rules.filter((r) => !r.unless || !conditionHolds(r.unless, args));
+    rule = applying.find((r) => actionValue(r.action) >>> 0 === value) ?? applying[0] ?? rules[0];
+    const exemption = (r: ActiveRule & { unless: ArgCondition }): string =>
+      // A flag mask in full is a paragraph (JSON has it): say what matched.
+      r.unless.op === 'masked'
+        ? `${r.group}: allowed: ${argName(r.syscall, r.unless.arg, arch.abi.cloneFlagsArg)} has every flag the exemption requires and none it forbids`
+        : `${r.group}: allowed because ${conditionWords(r.syscall, r.unless, arch.abi.cloneFlagsArg)}`;
     if (!rule) {
       explanation =
         call.name === undefined
           ? 'not a syscall of this ABI: no rule names it'
           : 'no active group names it';
-    } else if (rule.unless && conditionHolds(rule.unless, args)) {
-      // A flag mask in full is a paragraph (JSON has it): say what matched.
-      explanation =
-        rule.unless.op === 'masked'
-          ? `${rule.group}: allowed: ${argName(rule.syscall, rule.unless.arg, arch.abi.cloneFlagsArg)} has every flag the exemption requires and none it forbids`
-          : `${rule.group}: allowed because ${conditionWords(rule.syscall, rule.unless, arch.abi.cloneFlagsArg)}`;
+    } else if (applying.length === 0) {
+      explanation = rules
+        .map((r) => exemption(r as ActiveRule & { unless: ArgCondition }))
+        .join('; ');
     } else {
       const unless = rule.unless
         ? ` (${whyNotExempt(rule.syscall, rule.unless, args, arch.abi.cloneFlagsArg)})`
@@ -247,7 +218,7 @@ export function simulate(ctx: CliContext, opts: SimulateOptions): SimulateJson {
         }
       : null,
     executed: result.executed,
-    path: path.map((pc) => lines[pc].trim()),
+    path: result.trace.map((pc) => lines[pc].trim()),
     programLength: f.program.length,
   };
 }

@@ -968,10 +968,18 @@ int main(int argc, char **argv) {
   g_argc = argc;
   g_argv = argv;
   int i = 1, fork_each = 0;
-  /* QEMU options the launcher's preflight must see (e.g. -nodefaults, so a
-   * network=deny policy does not expect QEMU's default user-net NIC) are
-   * accepted and ignored before the commands. */
-  while (i < argc && strcmp(argv[i], "-nodefaults") == 0) i++;
+  /* QEMU options the launcher must see are accepted and ignored before the
+   * commands: -nodefaults (so a network=deny policy does not expect QEMU's
+   * default user-net NIC) and -name NAME (which picks the site config's
+   * per-VM policy). */
+  for (;;) {
+    if (i < argc && strcmp(argv[i], "-nodefaults") == 0)
+      i++;
+    else if (i + 1 < argc && strcmp(argv[i], "-name") == 0)
+      i += 2;
+    else
+      break;
+  }
   if (i < argc && strcmp(argv[i], "--fork-each") == 0) {
     fork_each = 1;
     i++;

@@ -109,17 +109,45 @@ describe('ABI facts', () => {
     expect(getAbi('x86_64')).toBe(getAbi('x86_64'));
   });
 
-  test('host ABIs and their secondaries', () => {
-    expect(HOST_ABI_NAMES).toEqual([
-      'x86_64',
-      'aarch64',
-      'arm',
-      'ppc64le',
-      's390x',
-      'riscv64',
-      'loongarch64',
-      'mips64el',
+  test('foreign numbers: disjoint from the native table, covering every number of the other ABI', () => {
+    for (const name of ABI_NAMES) {
+      const abi = getAbi(name);
+      for (const f of abi.foreignNumbers) {
+        expect(f.lo).toBeLessThanOrEqual(f.hi);
+        expect([...abi.names.keys()].filter((nr) => nr >= f.lo && nr <= f.hi)).toEqual([]);
+      }
+    }
+    const inX32Range = (nr: number): boolean =>
+      getAbi('x86_64').foreignNumbers.some((f) => f.abi === 'x32' && nr >= f.lo && nr <= f.hi);
+    expect([...getAbi('x32').names.keys()].filter((nr) => !inX32Range(nr))).toEqual([]);
+    // -1 is ptrace's "skip this call", not an x32 number.
+    expect(inX32Range(0xffffffff)).toBe(false);
+    // mips64el's o32 (4000+) and n32 (6000+) numbers, around its own n64 5000-5999.
+    expect(getAbi('mips64el').foreignNumbers.map((f) => [f.abi, f.lo, f.hi])).toEqual([
+      ['mips o32', 4000, 4999],
+      ['mips n32', 6000, 6999],
     ]);
+    for (const name of ABI_NAMES.filter((n) => n !== 'x86_64' && n !== 'mips64el')) {
+      expect(getAbi(name).foreignNumbers).toEqual([]);
+    }
+  });
+
+  test('host ABIs and their secondaries', () => {
+    // Exactly the ABIs a Node process can run as: every process.arch value
+    // Node documents, in both byte orders, through detectHostAbi.
+    const nodeArches = ['arm', 'arm64', 'ia32', 'loong64', 'mips', 'mipsel', 'mips64', 'mips64el'];
+    nodeArches.push('ppc', 'ppc64', 'riscv64', 's390', 's390x', 'x64');
+    const reachable = new Set<string>();
+    for (const arch of nodeArches) {
+      for (const endian of ['LE', 'BE'] as const) {
+        try {
+          reachable.add(detectHostAbi(arch, endian));
+        } catch {
+          // not a host we support
+        }
+      }
+    }
+    expect([...reachable].sort()).toEqual([...HOST_ABI_NAMES].sort());
     const secondaries = Object.fromEntries(
       HOST_ABI_NAMES.map((n) => [n, getHostAbi(n).secondary.map((a) => a.name)]),
     );

@@ -54,10 +54,10 @@ describe('disassemble', () => {
         ' 1: jeq #0xc000003e jt 2 jf 24  ; x86_64',
         ' 2: ld [nr]',
         ' 3: jset #0x40000000 jt 25 jf 4',
-        ' 4: jeq #59 jt 26 jf 5  ; execve',
-        ' 5: jeq #1 jt 9 jf 6  ; write',
-        ' 6: jeq #999 jt 27 jf 7  ; nope',
-        ' 7: jge #400 jt 28 jf 8',
+        ' 4: jeq #59 jt 26 jf 5  ; execve -> USER_NOTIF',
+        ' 5: jeq #1 jt 9 jf 6  ; write -> 9',
+        ' 6: jeq #999 jt 27 jf 7  ; nope -> TRAP',
+        ' 7: jge #400 jt 28 jf 8  ; >= 400 TRACE(7); < 400 ALLOW',
         ' 8: ret ALLOW',
         ' 9: ld [args[1].hi]',
         '10: jeq #0 jt 11 jf 29',
@@ -121,9 +121,50 @@ describe('disassemble', () => {
     expect(lines[5]).toBe(' 5: and #255');
     expect(lines[6]).toBe(' 6: jeq #59 jt 11 jf 7');
     expect(lines[8]).toBe(' 8: jeq #1 jt 9 jf 10  ; write');
+    // Only nr 1 gets here: execve is named, but no verdict (the branch is never taken).
     expect(lines[9]).toBe(' 9: jeq #59 jt 11 jf 10  ; execve');
-    expect(lines[10]).toBe('10: jeq #1 jt 11 jf 12  ; write');
+    expect(lines[10]).toBe(
+      '10: jeq #1 jt 11 jf 12  ; write -> KILL_THREAD; else ALLOW: execve nope',
+    );
     expect(lines[11]).toBe('11: ret KILL_THREAD');
+  });
+
+  it('says which numbers a range comparison decides, with the verdict and every denied name', () => {
+    const names = new Map([
+      [1, 'write'],
+      [2, 'open'],
+      [3, 'close'],
+      [4, 'stat'],
+      [5, 'fstat'],
+      [160, 'setrlimit'],
+      [169, 'reboot'],
+      [170, 'sethostname'],
+      [200, 'tkill'],
+    ]);
+    const p = new Assembler()
+      .loadArch()
+      .jeq(X86_64, null, { ret: SECCOMP_RET.KILL_PROCESS })
+      .loadNr()
+      .jge(169, 'high', null)
+      .jge(160, { ret: SECCOMP_RET.ERRNO | 1 }, { ret: SECCOMP_RET.ALLOW })
+      .label('high')
+      .jgt(170, { ret: SECCOMP_RET.ALLOW }, { ret: SECCOMP_RET.KILL_PROCESS })
+      .assemble();
+    const lines = disassemble(p, {
+      syscallNames: names,
+      archNames,
+      errnoName: (v) => (v === 1 ? 'EPERM' : undefined),
+    }).split('\n');
+    // Neither side of the root is decided: no note.
+    expect(lines[3]).toBe('3: jge #169 jt 5 jf 4');
+    // An allowed range is abbreviated; a denied one is listed in full.
+    expect(lines[4]).toBe(
+      '4: jge #160 jt 7 jf 8  ; >= 160 ERRNO(1): setrlimit; < 160 ALLOW: write open close +2 more',
+    );
+    expect(lines[5]).toBe(
+      '5: jgt #170 jt 8 jf 6  ; > 170 ALLOW: tkill; <= 170 KILL_PROCESS: reboot sethostname',
+    );
+    expect(lines[7]).toBe('7: ret ERRNO(1)  ; EPERM');
   });
 
   it('names actions and their data', () => {

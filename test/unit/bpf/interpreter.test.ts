@@ -34,6 +34,7 @@ import {
   SECCOMP_RET,
   runFilter,
   seccompDataBytes,
+  traceFilter,
   type SeccompData,
 } from '../../../src/bpf';
 
@@ -69,6 +70,29 @@ describe('runFilter: known answers', () => {
       action: KILL,
       executed: 3,
     });
+  });
+
+  it('traces the instructions it executes, in order, jumps skipped', () => {
+    const a = new Assembler()
+      .loadArch() // 0
+      .jeq(X86_64, null, { ret: KILL }) // 1
+      .loadNr() // 2
+      .jge(100, 'high', null) // 3
+      .jeq(59, { ret: SECCOMP_RET.ERRNO | 13 }, { ret: ALLOW }) // 4
+      .label('high')
+      .ret(SECCOMP_RET.TRAP); // 5; shared RETs follow: 6 KILL, 7 ERRNO, 8 ALLOW
+    const program = a.assemble();
+    expect(traceFilter(program, data)).toEqual({
+      action: SECCOMP_RET.ERRNO | 13,
+      executed: 6,
+      trace: [0, 1, 2, 3, 4, 7],
+    });
+    expect(traceFilter(program, { ...data, nr: 1000 }).trace).toEqual([0, 1, 2, 3, 5]);
+    expect(traceFilter(program, { ...data, nr: 1 }).trace).toEqual([0, 1, 2, 3, 4, 8]);
+    expect(traceFilter(program, { ...data, arch: 0x40000003 }).trace).toEqual([0, 1, 6]);
+    // The division by X == 0 that ends a run is its last traced instruction.
+    const div = new Assembler().loadXImm(0).loadImm(5).aluX(BPF_DIV).ret(ALLOW).assemble();
+    expect(traceFilter(div, data)).toEqual({ action: 0, executed: 3, trace: [0, 1, 2] });
   });
 
   it('does unsigned 32-bit ALU arithmetic with constants', () => {

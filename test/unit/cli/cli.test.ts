@@ -89,7 +89,7 @@ describe('bad input exits 1 with exactly one line', () => {
     const r = await run(['explain', 'on'], { env: { QEMU_SANDBOXED_CONFIG: bad } });
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd()).toBe(
-      `qemu-sandbox: config ${bad}: unknown key "sandbx" (known: sandbox, binary)`,
+      `qemu-sandbox: config ${bad}: unknown key "sandbx" (known: sandbox, vms, minimum, binary)`,
     );
   });
 });
@@ -218,6 +218,20 @@ describe('explain', () => {
       object: {
         policy: 'string',
         base: 'string',
+        vm: nullable({ object: { name: 'string', policy: nullable('string') } }),
+        minimum: nullable({
+          object: {
+            policy: 'string',
+            origin: 'string',
+            requested: 'string',
+            tightened: {
+              arrayOf: {
+                object: { key: 'string', from: 'string', to: 'string', source: 'string' },
+              },
+            },
+          },
+        }),
+        origins: { record: 'string' },
         enabled: 'boolean',
         abi: 'string',
         host: 'string',
@@ -240,7 +254,7 @@ describe('explain', () => {
         foreign: nullable({
           object: {
             abis: { arrayOf: 'string' },
-            x32Numbers: 'boolean',
+            numbers: { arrayOf: 'string' },
             action: 'string',
             words: 'string',
           },
@@ -254,9 +268,96 @@ describe('explain', () => {
     expect(schemaErrors(e, schema)).toEqual([]);
     expect(e).toMatchObject({
       policy: `${FULL},network=allow,action=kill,preflight=enforce`,
+      vm: null,
+      minimum: null,
+      origins: { enable: '-sandbox', spawn: '-sandbox', network: 'built-in default' },
       execGate: true,
       noNewPrivs: { when: 'always' },
     });
+  });
+});
+
+describe('explain: the site default, the per-VM entry and the minimum', () => {
+  const site = (name: string, config: Record<string, unknown>): NodeJS.ProcessEnv => {
+    const p = join(tmp, name);
+    writeFileSync(p, JSON.stringify(config));
+    return { QEMU_SANDBOXED_CONFIG: p };
+  };
+  const config = {
+    sandbox: 'on,action=log',
+    vms: { web1: 'spawn=deny,network=deny' },
+    minimum: 'on,action=errno',
+  };
+
+  test('--vm NAME without POLICY: what that VM gets with no -sandbox', async () => {
+    const env = site('vm.json', config);
+    const r = await run(['explain', '--vm', 'web1'], { env });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe(
+      "policy on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=errno,preflight=enforce  (site default 'on,action=log' < vms.web1 'spawn=deny,network=deny')",
+    );
+    expect(lines[1]).toBe("vm     web1: vms entry 'spawn=deny,network=deny'");
+    expect(lines[2]).toBe(
+      `minimum on,action=errno (minimum in ${env.QEMU_SANDBOXED_CONFIG}): raised action log -> errno (sandbox in ${env.QEMU_SANDBOXED_CONFIG})`,
+    );
+    expect(r.stdout).toMatch(/^notify \(2\): .*exec gate/m);
+  });
+
+  test('the command line wins over the VM entry; the minimum over both', async () => {
+    const env = site('vm2.json', config);
+    const e = json(await run(['explain', 'off', '--vm', 'web1', '--json'], { env })) as {
+      policy: string;
+      enabled: boolean;
+      vm: unknown;
+      minimum: { requested: string; tightened: unknown[] };
+      origins: Record<string, string>;
+    };
+    expect(e.enabled).toBe(true);
+    expect(e.vm).toEqual({ name: 'web1', policy: 'spawn=deny,network=deny' });
+    expect(e.minimum.requested).toBe('off');
+    expect(e.minimum.tightened).toEqual([
+      { key: 'enable', from: 'off', to: 'on', source: '-sandbox' },
+      {
+        key: 'action',
+        from: 'log',
+        to: 'errno',
+        source: `sandbox in ${env.QEMU_SANDBOXED_CONFIG}`,
+      },
+    ]);
+    // off came back on with the keys merged before it (the VM entry's included).
+    expect(e.policy).toBe(
+      'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=errno,preflight=enforce',
+    );
+    expect(e.origins).toMatchObject({
+      enable: `minimum in ${env.QEMU_SANDBOXED_CONFIG}`,
+      spawn: `vms.web1 in ${env.QEMU_SANDBOXED_CONFIG}`,
+    });
+  });
+
+  test('a VM without an entry is named, and gets the site default', async () => {
+    const env = site('vm3.json', config);
+    const r = await run(['explain', '--vm', 'other'], { env });
+    expect(r.stdout.split('\n')[1]).toBe(
+      'vm     other: no entry in "vms", the site default applies',
+    );
+  });
+
+  test('a site default without on/off is on; the minimum says when it raised nothing', async () => {
+    const env = site('implied.json', { sandbox: 'spawn=deny', minimum: 'on' });
+    const r = await run(['explain'], { env });
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual([
+      "policy on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=allow,action=kill,preflight=enforce  (site default 'spawn=deny')",
+      `minimum on (minimum in ${env.QEMU_SANDBOXED_CONFIG}): nothing to raise`,
+    ]);
+  });
+
+  test('compile loads what the launcher would: the minimum applies there too', async () => {
+    const env = site('compile.json', { minimum: 'on,spawn=deny' });
+    const floored = json(await run(['compile', 'off', '--json'], { env })) as { policy: string };
+    expect(floored.policy).toBe(
+      'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=allow,action=kill,preflight=enforce',
+    );
   });
 });
 
@@ -372,7 +473,7 @@ describe('compile', () => {
     expect(bad.stderr).toBe('qemu-sandbox: --json contradicts --format c\n');
   });
 
-  test('disasm: header, names next to syscall numbers', async () => {
+  test('disasm: header, names and verdicts next to syscall numbers', async () => {
     const r = await run(['compile', FULL]);
     expect(r.stdout).toMatch(/^; exec gate: yes/m);
     expect(r.stdout).toMatch(/^; action cache: (\d+)\/\1 always-allowed syscalls cached/m);
@@ -380,7 +481,11 @@ describe('compile', () => {
       /^; instructions executed min\/mean\/max: every syscall \d+\/[\d.]+\/\d+/m,
     );
     expect(r.stdout).toMatch(/; x86_64$/m);
-    expect(r.stdout).toMatch(/^ *\d+: jeq #\d+ .*; [a-z_0-9]+$/m);
+    expect(r.stdout).toMatch(/^ *\d+: jeq #\d+ .*; [a-z_0-9]+ -> ERRNO\(1\)/m);
+    // A range comparison names what it decides: grep finds reboot there.
+    expect(r.stdout.split('\n').filter((l) => /\breboot\b/.test(l))).toEqual([
+      expect.stringMatching(/^ *\d+: jg[et] #\d+ .*KILL_PROCESS: [a-z_0-9 ]*\breboot\b/),
+    ]);
     expect(
       r.stdout
         .trimEnd()
@@ -418,6 +523,19 @@ describe('simulate', () => {
     const r = await run(['simulate', ...argv]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^verdict +${verdict.replace(/[()]/g, '\\$&')}$`, 'm'));
+  });
+
+  test('a syscall with a rule in two groups (ioctl): the rule that decided, or both exemptions', async () => {
+    const tun = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0x400454ca']);
+    expect(tun.stdout).toMatch(/^verdict +ERRNO\(1\) EPERM$/m);
+    expect(tun.stdout).toMatch(/^why +network: ioctl fails with EPERM \(request is TUNSETIFF, /m);
+    const sti = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0x5412']);
+    expect(sti.stdout).toMatch(/^why +default: ioctl fails with EPERM \(request is TIOCSTI, /m);
+    const kvm = await run(['simulate', 'on,network=deny', 'ioctl', '3', '0xae80']);
+    expect(kvm.stdout).toMatch(/^verdict +ALLOW$/m);
+    expect(kvm.stdout).toMatch(
+      /^why +default: allowed because request .* is none of TIOCSTI, .*; network: allowed because request .* is none of TUNSETIFF/m,
+    );
   });
 
   test('foreign ABIs and x32 numbers get the kill-class action, and the why says which', async () => {

@@ -93,6 +93,13 @@ function fakeQemu(): string {
   return p;
 }
 
+const TIGHTENING: Schema = {
+  object: { key: 'string', from: 'string', to: 'string', source: 'string' },
+};
+const EFFECTIVE: Schema = {
+  object: { policy: 'string', requested: 'string', tightened: { arrayOf: TIGHTENING } },
+};
+
 const doctorSchema: Schema = {
   object: {
     host: {
@@ -112,6 +119,7 @@ const doctorSchema: Schema = {
         capSysAdmin: 'boolean',
         abi: 'string',
         secondaryAbis: { arrayOf: 'string' },
+        landlock: 'string',
       },
       optional: ['currentSeccompMode'],
     },
@@ -119,10 +127,18 @@ const doctorSchema: Schema = {
       object: {
         path: nullable('string'),
         sandbox: nullable('string'),
+        minimum: nullable('string'),
+        vms: nullable({ record: 'string' }),
         binary: nullable('string'),
         error: nullable('string'),
       },
     },
+    policies: nullable({
+      object: {
+        site: EFFECTIVE,
+        vms: { record: EFFECTIVE },
+      },
+    }),
     qemu: {
       object: {
         binary: nullable('string'),
@@ -135,6 +151,8 @@ const doctorSchema: Schema = {
     preflight: nullable({
       object: {
         policy: 'string',
+        vm: nullable('string'),
+        tightened: { arrayOf: TIGHTENING },
         noNewPrivs: 'boolean',
         mode: 'string',
         findings: {
@@ -159,7 +177,12 @@ describe('doctor on this host', () => {
   test('the binary from QEMU_SANDBOXED_BINARY, its version and missing -sandbox', async () => {
     const qemu = fakeQemu();
     const r = await run(['doctor', '--json'], { env: { QEMU_SANDBOXED_BINARY: qemu } });
-    const d = json(r) as { qemu: unknown; problems: string[]; preflight: unknown };
+    const d = json(r) as {
+      qemu: unknown;
+      problems: string[];
+      preflight: unknown;
+      host: { landlock: string };
+    };
     expect(schemaErrors(d, doctorSchema)).toEqual([]);
     expect(d.qemu).toEqual({
       binary: qemu,
@@ -171,6 +194,8 @@ describe('doctor on this host', () => {
     expect(d.preflight).toBeNull();
     // This machine supports everything (Linux 6.18 with seccomp user notification, TSYNC_ESRCH and the action cache).
     expect(d.problems).toEqual([]);
+    // Landlock ABI 6+ here: the launcher's domain, as doctor reports it.
+    expect(d.host.landlock).toMatch(/^scoped signals and abstract sockets \(ABI ([6-9]|\d\d+)\)$/);
     expect(r.code).toBe(0);
   });
 
@@ -244,3 +269,112 @@ describe('doctor on this host', () => {
     expect(r.stderr.trimEnd()).toBe("qemu-sandbox: -sandbox on,foo=1: Invalid parameter 'foo'");
   });
 });
+
+describe('doctor and the site policy: default, per-VM entries, minimum', () => {
+  const siteEnv = (name: string, config: Record<string, unknown>): NodeJS.ProcessEnv => {
+    const p = join(tmp, name);
+    writeFileSync(p, JSON.stringify(config));
+    return { QEMU_SANDBOXED_CONFIG: p, QEMU_SANDBOXED_BINARY: fakeQemu() };
+  };
+
+  test('a site default of off is a problem, named with the fix', async () => {
+    const env = siteEnv('off.json', { sandbox: 'off' });
+    const r = await run(['doctor'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^policy without -sandbox\n {2}site default {2}off$/m);
+    expect(r.stdout).toContain(
+      `  - the site default policy is off ("sandbox" in ${env.QEMU_SANDBOXED_CONFIG}): every launch without -sandbox runs QEMU with no filter;`,
+    );
+  });
+
+  test('a site default without on/off is on: no problem, and its effective policy is printed', async () => {
+    const env = siteEnv('implied.json', { sandbox: 'spawn=deny' });
+    const r = await run(['doctor'], { env });
+    expect(r.stdout).toMatch(/^ {2}site default {2}on,spawn=deny$/m);
+    expect(r.stdout).toMatch(/^no problems found$/m);
+    expect(r.code).toBe(0);
+  });
+
+  test('the minimum and the VM entries: each effective policy, and what the minimum raised', async () => {
+    const env = siteEnv('full.json', {
+      sandbox: 'off',
+      vms: { web1: 'network=deny,action=log', db: 'off' },
+      minimum: 'on,action=errno',
+    });
+    const cfg = env.QEMU_SANDBOXED_CONFIG ?? '';
+    const r = await run(['doctor', '--json'], { env });
+    const d = json(r) as DoctorJsonShape;
+    expect(schemaErrors(d, doctorSchema)).toEqual([]);
+    expect(d.config).toMatchObject({
+      sandbox: 'off',
+      minimum: 'on,action=errno',
+      vms: { web1: 'network=deny,action=log', db: 'off' },
+    });
+    expect(d.policies?.site.tightened).toEqual([
+      { key: 'enable', from: 'off', to: 'on', source: `sandbox in ${cfg}` },
+    ]);
+    expect(d.policies?.vms.web1).toEqual({
+      policy:
+        'on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=allow,network=deny,action=errno,preflight=enforce',
+      requested:
+        'on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=allow,network=deny,action=log,preflight=enforce',
+      tightened: [{ key: 'action', from: 'log', to: 'errno', source: `vms.web1 in ${cfg}` }],
+    });
+    // The minimum keeps both off entries on: nothing runs unfiltered, so no problem.
+    expect(d.problems).toEqual([]);
+    const text = await run(['doctor'], { env });
+    expect(text.stdout).toMatch(/^ {2}vms\.web1 +network=deny,action=log$/m);
+    expect(text.stdout).toMatch(/^ {2}minimum +on,action=errno$/m);
+    expect(text.stdout).toMatch(
+      /^ {2}vm db +on {2}\(raised by the minimum: enable off -> on \(vms\.db in .*\)\)$/m,
+    );
+  });
+
+  test('a VM entry of off without a minimum is a problem', async () => {
+    const env = siteEnv('vm-off.json', { vms: { db: 'off' } });
+    const r = await run(['doctor'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/- vms\.db in .* is off: VM db runs with no filter unless/);
+  });
+
+  test('QEMU ARGS: -name picks the VM entry, and the minimum is applied and shown', async () => {
+    const env = siteEnv('args.json', {
+      vms: { web1: 'network=deny' },
+      minimum: 'on,spawn=deny',
+    });
+    const r = await run(
+      ['doctor', '--json', '--', '-name', 'guest=web1', '-nic', 'none', '-sandbox', 'off'],
+      {
+        env,
+      },
+    );
+    const d = json(r) as DoctorJsonShape;
+    expect(d.preflight).toMatchObject({
+      policy:
+        'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=allow,network=deny,action=kill,preflight=enforce',
+      vm: 'web1',
+      tightened: [
+        { key: 'enable', from: 'off', to: 'on', source: '-sandbox' },
+        { key: 'spawn', from: 'allow', to: 'deny', source: 'built-in default' },
+      ],
+      verdict: 'ok',
+    });
+    // Under the raised policy, -daemonize is refused as the launcher would refuse it.
+    const refused = await run(['doctor', '--', '-sandbox', 'off', '-daemonize'], { env });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(
+      /^ {2}minimum +raised enable off -> on \(-sandbox\), spawn allow -> deny/m,
+    );
+    expect(refused.stdout).toMatch(/^ {2}- '-daemonize' \(spawn=deny\): /m);
+  });
+});
+
+interface DoctorJsonShape {
+  config: Record<string, unknown>;
+  policies: {
+    site: { policy: string; tightened: unknown[] };
+    vms: Record<string, unknown>;
+  } | null;
+  preflight: Record<string, unknown> | null;
+  problems: string[];
+}

@@ -1,5 +1,5 @@
 /**
- * The shape guarantees of issue 3, per ABI and per policy:
+ * The shape guarantees of the compiled program, per ABI and per policy:
  *  - cache: every syscall the reference model allows whatever its arguments
  *    is "always allow" for the kernel's action cache (src/bpf's port of
  *    seccomp_is_const_allow), and no denied or argument-checked one is;

@@ -10,24 +10,19 @@ import type { Abi, AbiName } from '../../../src/arch/types';
 import { isConstAllow, runFilter, SECCOMP_RET } from '../../../src/bpf';
 import type { SeccompData } from '../../../src/bpf/types';
 import type { ActiveRule, ArgCondition, ResolvedAction } from '../../../src/policy/types';
-import { actionValue, precedenceRank } from '../../../src/compiler/actions';
-import { buildSegments, generateProgram } from '../../../src/compiler/compile';
-import { foreignRanges, plansFor } from '../../../src/compiler/compile';
+import { actionValue } from '../../../src/compiler/actions';
+import { conditionHolds } from '../../../src/policy';
+import { generateProgram } from '../../../src/compiler/codegen';
+import {
+  UnreachableRuleError,
+  buildSegments,
+  foreignRanges,
+  plansFor,
+} from '../../../src/compiler/plan';
 import { randU64, rng } from '../../helpers/random';
 
 const U64 = 0xffffffffffffffffn;
 const KILL = SECCOMP_RET.KILL_PROCESS;
-
-/** The ActiveRule semantics, evaluated directly. */
-function condHolds(c: ArgCondition, args: readonly bigint[]): boolean {
-  const w = c.width === 32 ? 0xffffffffn : U64;
-  const v = args[c.arg] & w;
-  if (c.op === 'eq' || c.op === 'in') return (c.values ?? []).some((x) => (x & w) === v);
-  const x = v & ~(c.ignore ?? 0n) & w;
-  const allOf = (c.allOf ?? 0n) & ~(c.ignore ?? 0n) & w;
-  const noneOf = (c.noneOf ?? 0n) & ~(c.ignore ?? 0n) & w;
-  return (x & allOf) === allOf && (x & noneOf) === 0n;
-}
 
 function directVerdict(abi: Abi, rules: readonly ActiveRule[], d: SeccompData): number {
   if (d.arch >>> 0 !== abi.auditArch) return KILL;
@@ -36,15 +31,27 @@ function directVerdict(abi: Abi, rules: readonly ActiveRule[], d: SeccompData): 
   // mips64el: o32 and n32 numbers reach an n64 filter (see foreignRanges).
   if (abi.name === 'mips64el' && ((nr >= 4000 && nr < 5000) || (nr >= 6000 && nr < 7000)))
     return KILL;
-  let best = SECCOMP_RET.ALLOW as number;
-  for (const r of rules) {
-    if (r.nr !== d.nr >>> 0) continue;
-    if (r.unless && condHolds(r.unless, d.args)) continue;
-    const v = actionValue(r.action);
-    if (precedenceRank(v) < precedenceRank(best)) best = v;
-  }
-  return best >>> 0;
+  // Of the rules whose condition does not exempt the call, the strictest
+  // decides (the kernel's order of actions, written out here).
+  const applying = rules
+    .filter((r) => r.nr === nr && !(r.unless && conditionHolds(r.unless, d.args)))
+    .map((r) => actionValue(r.action) >>> 0);
+  if (applying.length === 0) return SECCOMP_RET.ALLOW;
+  const strictness = (v: number): number => KERNEL_ORDER.indexOf((v & 0xffff0000) >>> 0);
+  return applying.reduce((best, v) => (strictness(v) < strictness(best) ? v : best));
 }
+
+/** SECCOMP_RET_* actions, strictest first (Documentation/userspace-api/seccomp_filter.rst). */
+const KERNEL_ORDER = [
+  0x80000000, // KILL_PROCESS
+  0x00000000, // KILL_THREAD
+  0x00030000, // TRAP
+  0x00050000, // ERRNO
+  0x7fc00000, // USER_NOTIF
+  0x7ff00000, // TRACE
+  0x7ffc0000, // LOG
+  0x7fff0000, // ALLOW
+];
 
 const ACTIONS: ResolvedAction[] = [
   { type: 'kill-process' },
@@ -68,6 +75,18 @@ function randomCondition(r: () => number): ArgCondition {
     );
     return { arg, width, op: 'in', values };
   }
+  if (kind < 0.6) {
+    const values = Array.from({ length: 1 + Math.floor(r() * 3) }, () =>
+      BigInt(Math.floor(r() * 8)),
+    );
+    return { arg, width, op: 'notin', values };
+  }
+  if (kind < 0.7) {
+    // 32 bits only, as the group validator allows.
+    const a = BigInt(Math.floor(r() * 2 ** 32));
+    const b = BigInt(Math.floor(r() * 2 ** 32));
+    return { arg, width: 32, op: 'range', min: a < b ? a : b, max: a < b ? b : a };
+  }
   const allOf = randU64(r) & randU64(r);
   const noneOf = randU64(r) & randU64(r) & ~allOf;
   const ignore = r() < 0.5 ? 0n : 1n << BigInt(Math.floor(r() * 64));
@@ -79,7 +98,11 @@ function argsFor(c: ArgCondition | undefined, r: () => number): bigint[] {
   const args = Array.from({ length: 6 }, () => (r() < 0.5 ? 0n : randU64(r)));
   if (!c) return args;
   const pick = r();
-  if (c.op !== 'masked') {
+  if (c.op === 'range') {
+    const edges = [c.min ?? 0n, c.max ?? 0n, (c.min ?? 0n) - 1n, (c.max ?? 0n) + 1n];
+    const v = edges[Math.floor(r() * edges.length)] & U64;
+    args[c.arg] = pick < 0.6 ? v : pick < 0.8 ? (v ^ (randU64(r) << 32n)) & U64 : randU64(r);
+  } else if (c.op !== 'masked') {
     const vals = c.values ?? [0n];
     const v = vals[Math.floor(r() * vals.length)];
     args[c.arg] = pick < 0.4 ? v : pick < 0.7 ? (v ^ (randU64(r) << 32n)) & U64 : randU64(r);
@@ -95,6 +118,11 @@ function argsFor(c: ArgCondition | undefined, r: () => number): bigint[] {
   return args;
 }
 
+/**
+ * `count` rules on random numbers; a number may get several (as ioctl has),
+ * all conditional but perhaps a last unconditional one of the weakest action
+ * (LOG, listed last): every rule can decide some call, as plansFor requires.
+ */
 function randomRules(abi: Abi, r: () => number, count: number): ActiveRule[] {
   const nrs = [...abi.names.keys()];
   const rules: ActiveRule[] = [];
@@ -111,7 +139,14 @@ function randomRules(abi: Abi, r: () => number, count: number): ActiveRule[] {
       unless,
     });
   }
-  return rules;
+  const byNr = new Map<number, ActiveRule[]>();
+  for (const rule of rules) byNr.set(rule.nr, [...(byNr.get(rule.nr) ?? []), rule]);
+  return [...byNr.values()].flatMap((list) => {
+    if (list.length === 1) return list;
+    const conditional = list.filter((x) => x.unless);
+    const fallback = list.find((x) => !x.unless);
+    return fallback ? [...conditional, { ...fallback, action: { type: 'log' } }] : conditional;
+  });
 }
 
 function compileRules(abi: Abi, rules: readonly ActiveRule[]) {
@@ -170,6 +205,58 @@ describe('code generator on random rule sets', () => {
       }
     });
   }
+
+  test('a rule that can never decide a call is an error, as gVisor reports one', () => {
+    const rule = (group: ActiveRule['group'], extra: Partial<ActiveRule>): ActiveRule => ({
+      group,
+      syscall: 'ioctl',
+      nr: 16,
+      reason: 'test',
+      action: { type: 'kill-process' },
+      ...extra,
+    });
+    const tiocsti: ArgCondition = { arg: 1, width: 32, op: 'notin', values: [0x5412n] };
+    const tunsetiff: ArgCondition = { arg: 1, width: 32, op: 'notin', values: [0x400454can] };
+    const eperm: ResolvedAction = { type: 'errno', errno: 1, errnoName: 'EPERM' };
+    // Two conditions: both reachable, checked strictest first whatever the order given.
+    const both = plansFor([
+      rule('network', { action: eperm, unless: tunsetiff }),
+      rule('default', { unless: tiocsti }),
+    ]).get(16);
+    expect(both).toEqual({
+      kind: 'args',
+      nr: 16,
+      rules: [
+        { value: KILL, unless: tiocsti },
+        { value: actionValue(eperm), unless: tunsetiff },
+      ],
+    });
+    // An unconditional rule decides every call before a weaker one.
+    expect(() =>
+      plansFor([rule('default', {}), rule('network', { action: eperm, unless: tunsetiff })]),
+    ).toThrow(
+      new UnreachableRuleError(
+        'ioctl (network): the rule never decides a call: ioctl (default) has no condition and comes first',
+      ),
+    );
+    // The same condition twice: the stricter rule decides exactly the calls the other would.
+    expect(() =>
+      plansFor([
+        rule('network', { action: eperm, unless: tiocsti }),
+        rule('default', { unless: tiocsti }),
+      ]),
+    ).toThrow(
+      /ioctl \(network\): the rule never decides a call: ioctl \(default\) has the same condition/,
+    );
+    // A weaker unconditional rule after a conditional one is a fallback, reachable.
+    expect(
+      plansFor([rule('default', { unless: tiocsti }), rule('network', { action: eperm })]).get(16),
+    ).toEqual({
+      kind: 'args',
+      nr: 16,
+      rules: [{ value: KILL, unless: tiocsti }, { value: actionValue(eperm) }],
+    });
+  });
 
   test('allowed argument-independent numbers are all cached, others never', () => {
     const abi = getAbi('x86_64');

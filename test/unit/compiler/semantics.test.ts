@@ -2,7 +2,7 @@
  * Policy semantics: for every host ABI and every combination of the five QEMU
  * keys and our extensions (192 policies), the verdict of the compiled program
  * in the interpreter equals the reference model's (test/helpers/reference-model.ts,
- * written from issue 3 without the compiler) for:
+ * written from the groups' contract without the compiler) for:
  *  - every syscall number in the ABI's table (zero and random arguments);
  *  - out-of-range numbers, -1, x32 numbers (0x40000000 | n, every x32 syscall
  *    on x86_64), and syscalls arriving with a foreign audit arch;
@@ -56,7 +56,7 @@ function foreignArches(abi: Abi): number[] {
   return [...set];
 }
 
-/** Argument-checked syscalls and the cases to run for them (names per issue 3). */
+/** Argument-checked syscalls and the cases to run for them, by name. */
 function argCases(abi: Abi): { nr: number; args: bigint[] }[] {
   const out: { nr: number; args: bigint[] }[] = [];
   const clone = abi.syscalls.get('clone');

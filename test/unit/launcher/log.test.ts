@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EXIT, LaunchError } from '../../../launcher/errors';
 import { createLog, humanLine, parseLevel, type LaunchRecord } from '../../../launcher/log';
 import { tempDir } from '../../helpers/tmp';
 
@@ -15,6 +17,9 @@ const record: LaunchRecord = {
   execGate: true,
   qemuSandbox: null,
   elapsedMs: 41.25,
+  vm: null,
+  policySources: { enable: '-sandbox', spawn: '-sandbox', action: 'built-in default' },
+  tightened: null,
 };
 
 test('the terminal line is short and has the essentials', () => {
@@ -32,6 +37,23 @@ test('the terminal line is short and has the essentials', () => {
       execGate: false,
     }),
   ).toBe('qemu-sandboxed: off nnp=off -> /usr/bin/qemu-system-x86_64 (41.3 ms)');
+  expect(
+    humanLine({
+      ...record,
+      vm: 'web1',
+      execGate: false,
+      tightened: {
+        reason: 'minimum in /etc/qemu-sandboxed/config.json',
+        requested: 'off',
+        keys: [
+          { key: 'enable', from: 'off', to: 'on', source: '-sandbox' },
+          { key: 'spawn', from: 'allow', to: 'deny', source: 'built-in default' },
+        ],
+      },
+    }),
+  ).toBe(
+    'qemu-sandboxed: on,spawn=deny vm=web1 (raised by minimum in /etc/qemu-sandboxed/config.json: enable, spawn) x86_64 filter 59 insns sha256:ab4dfd8aa89f nnp=off -> /usr/bin/qemu-system-x86_64 (41.3 ms)',
+  );
 });
 
 test('levels: default info, silent, refusal of unknown names', () => {
@@ -69,9 +91,37 @@ describe('QEMU_SANDBOXED_LOG=<file>: JSON lines, appended, written synchronously
       'preflight warnings',
     ]);
   });
-  test('an unwritable log file does not throw (QEMU must still start)', () => {
-    expect(() =>
-      createLog({ QEMU_SANDBOXED_LOG: join(dir, 'no', 'such', 'dir.log') }, false).launch(record),
-    ).not.toThrow();
+  test('a log file that cannot be opened is an error before anything runs (the operator asked for a record)', () => {
+    const missingDir = join(dir, 'no', 'such', 'dir.log');
+    const err = (env: Record<string, string>): unknown => {
+      try {
+        createLog(env, false);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    const e1 = err({ QEMU_SANDBOXED_LOG: missingDir });
+    expect(e1).toBeInstanceOf(LaunchError);
+    expect((e1 as LaunchError).exitCode).toBe(EXIT.usage);
+    expect((e1 as LaunchError).message).toBe(
+      `QEMU_SANDBOXED_LOG=${missingDir}: cannot open for appending: ENOENT (its directory does not exist); QEMU was not started (fix the path, or unset QEMU_SANDBOXED_LOG)`,
+    );
+    expect((err({ QEMU_SANDBOXED_LOG: dir }) as Error).message).toContain(
+      ': cannot open for appending: EISDIR (it is a directory)',
+    );
+    // A FIFO without a reader: refused at once (O_NONBLOCK), never a hang.
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    expect((err({ QEMU_SANDBOXED_LOG: fifo }) as Error).message).toContain(': ENXIO');
+    // silent asks for no record: the file is not needed, so not opened.
+    expect(err({ QEMU_SANDBOXED_LOG: missingDir, QEMU_SANDBOXED_LOG_LEVEL: 'silent' })).toBe(
+      undefined,
+    );
+  });
+  test('the file is opened when the log is created, and created if missing', () => {
+    const file = join(dir, 'created.log');
+    createLog({ QEMU_SANDBOXED_LOG: file }, false);
+    expect(existsSync(file)).toBe(true);
   });
 });

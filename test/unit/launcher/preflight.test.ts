@@ -513,6 +513,21 @@ describe("libvirt's capability probe (-machine none -daemonize, no -sandbox)", (
     expect(findings[1].fix).toMatch(/^take elevateprivileges=deny out/);
   });
 
+  test('raised by the site minimum: the fix names the minimum, not the site default', () => {
+    const findings = preflight(PROBE, policy({ spawn: 'deny', elevatePrivileges: 'deny' }), {
+      ...noFiles,
+      raisedByMinimum: new Set(['spawn']),
+    });
+    expect(findings[0].message).toMatch(/gets no -sandbox, so the site minimum applies$/);
+    expect(findings[1].message).toMatch(/gets no -sandbox, so the site default applies$/);
+    expect(findings[0].fix).toMatch(
+      /^take spawn=deny out of the site minimum \("minimum" in the config file\)/,
+    );
+    expect(findings[1].fix).toMatch(
+      /^take elevateprivileges=deny out of the site default \("sandbox" in the config file\)/,
+    );
+  });
+
   test('an ordinary -daemonize keeps the ordinary message; the probe under the default policy is not refused', () => {
     const [f] = preflight(['-daemonize', '-machine', 'pc'], SPAWN, noFiles);
     expect(f.message).not.toMatch(/libvirt/);

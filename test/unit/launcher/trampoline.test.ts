@@ -83,8 +83,12 @@ beforeAll(() => {
   wrap = buildWrap();
   scratch = tempDir('qs-trampoline-');
   fakeNode = join(scratch, 'node');
-  // Records its arguments NUL-separated, like /proc/self/cmdline (without argv[0]).
-  writeFileSync(fakeNode, `#!/bin/sh\nfor a; do printf '%s\\0' "$a"; done > "$FAKE_OUT"\n`);
+  // Answers --version as Node.js does (the trampoline asks first), then records its
+  // arguments NUL-separated, like /proc/self/cmdline (without argv[0]).
+  writeFileSync(
+    fakeNode,
+    `#!/bin/sh\n[ "$1" = --version ] && { echo v20.0.0; exit 0; }\nfor a; do printf '%s\\0' "$a"; done > "$FAKE_OUT"\n`,
+  );
   chmodSync(fakeNode, 0o755);
 });
 
@@ -175,6 +179,66 @@ test('a missing node is a clear error, exit 1', () => {
   expect(r.stderr).toMatch(
     /^qemu-sandboxed: no Node.js at '\/nonexistent\/node': install Node.js 20 or later, or set QEMU_SANDBOXED_NODE/,
   );
+});
+
+describe('QEMU_SANDBOXED_NODE naming something that is not Node.js 20+: one line, exit 1, nothing run', () => {
+  // Once exec'd, such a program would exit without the launcher ever running
+  // (/bin/false: exit 1 and not a word), so the trampoline asks for its version first.
+  const oldNode = (): string => {
+    const p = join(scratch, 'node-v18');
+    writeFileSync(
+      p,
+      `#!/bin/sh\n[ "$1" = --version ] && { echo v18.19.0; exit 0; }\ntouch "$FAKE_OUT.ran"\n`,
+    );
+    chmodSync(p, 0o755);
+    return p;
+  };
+  test.each([
+    [
+      '/bin/false',
+      /\/bin\/false --version' exited 1 with no output: not Node.js|printed 'false .*' for --version \(exit 1\): not Node.js/,
+    ],
+    [
+      '/bin/true',
+      /exited 0 with no output: not Node.js|printed 'true .*' for --version \(exit 0\): not Node.js/,
+    ],
+    ['/bin/sh', /'\/bin\/sh --version' exited 2 with no output: not Node.js/],
+    ['OLD', /it is Node.js v18\.19\.0; the launcher needs Node.js 20 or later/],
+  ])('%s', (node, why) => {
+    const program = node === 'OLD' ? oldNode() : node;
+    const out = join(scratch, `out-bad-${Math.random().toString(36).slice(2)}`);
+    const r = spawnSync(TRAMPOLINE, ['-version'], {
+      env: { PATH: '/usr/bin:/bin', QEMU_SANDBOXED_NODE: program, FAKE_OUT: out },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(
+      `qemu-sandboxed: QEMU_SANDBOXED_NODE=${program} did not start the launcher (`,
+    );
+    expect(lines[0]).toMatch(why);
+    expect(lines[0]).toMatch(/; QEMU was not started$/);
+    // Asked for its version only: never run with the launcher's arguments.
+    expect(existsSync(`${out}.ran`)).toBe(false);
+  });
+
+  test('the first node on PATH is checked the same way, and named as such', () => {
+    const dir = join(scratch, 'path-bin');
+    mkdirSync(dir, { recursive: true });
+    const p = join(dir, 'node');
+    writeFileSync(p, '#!/bin/sh\nexit 3\n');
+    chmodSync(p, 0o755);
+    const r = spawnSync(TRAMPOLINE, ['-version'], {
+      env: { PATH: `${dir}:/usr/bin:/bin` },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `qemu-sandboxed: ${p} (the first node on PATH) did not start the launcher ('${p} --version' exited 3 with no output: not Node.js); QEMU was not started\n`,
+    );
+  });
 });
 
 test('invoked through a symlink: the repository is found, and the invoked name is passed on', () => {

@@ -97,6 +97,16 @@ describe('the files', () => {
         : g,
     );
     expect(() => validateGroupSet(copy)).toThrow('a syscall belongs to one group');
+    // ...and a second rule with the condition of the first: one of them would be dead.
+    const ioctl = groups
+      .find((g) => g.name === 'network')
+      ?.rules.find((r) => r.syscall === 'ioctl');
+    const twice = groups.map((g) =>
+      g.name === 'obsolete' && ioctl ? { ...g, rules: [...g.rules, { ...ioctl }] } : g,
+    );
+    expect(() => validateGroupSet(twice)).toThrow(
+      'network.json: "ioctl" has the same condition as in group "obsolete": one of the two rules could never decide a call',
+    );
   });
 
   test('every name exists on x86_64 or is listed absent there, and the listing is true', () => {
@@ -521,6 +531,13 @@ describe('validator errors', () => {
       'rules[4].unless: allOf and noneOf share bits',
     ],
     [
+      'an ignored bit that is also checked',
+      'spawn',
+      (d) =>
+        ((rulesOf(d)[4].unless as Record<string, unknown>).ignore = ['CLONE_DETACHED', 'CLONE_VM']),
+      'rules[4].unless: ignore shares bits with allOf or noneOf',
+    ],
+    [
       'too wide',
       'resourcecontrol',
       (d) => ((rulesOf(d)[2].unless as Record<string, unknown>).value = '0x100000000'),
@@ -567,6 +584,7 @@ describe('validator errors', () => {
       'unknown errno',
       'unknown constant',
       'overlapping masks',
+      'an ignored bit that is also checked',
       'too wide',
       'duplicate',
       'wrong group name',

@@ -1,5 +1,6 @@
 /**
- * Compiles a -sandbox policy to the one classic BPF program the launcher loads.
+ * The code generator half of the compiler (./plan.ts makes its segments):
+ * the one classic BPF program the launcher loads.
  *
  * Shape of every program (see docs in src/compiler/index.ts):
  *
@@ -13,106 +14,24 @@
  * On x86_64 the x32 numbers (0x40000000 | n) are simply one more range of the
  * search with the kill-class verdict, and -1 (ptrace's "skip this syscall")
  * another range that is allowed, so they cost nothing extra on the hot path;
- * the same for the o32 and n32 numbers on mips64el (see foreignRanges).
+ * the same for the o32 and n32 numbers on mips64el (Abi.foreignNumbers).
  *
  * Because no instruction before a const leaf loads anything but arch and nr,
  * the kernel's action cache (seccomp_cache_prepare) marks every allowed,
  * argument-independent syscall as "always allow" and never runs BPF for it.
  */
 import { Assembler } from '../bpf/assembler';
-import { X32_SYSCALL_BIT } from '../arch';
 import type { Abi } from '../arch/types';
 import { SECCOMP_DATA } from '../bpf/types';
-import type { ActiveRule, ArgCondition } from '../policy/types';
-import { ALLOW, actionValue, precedenceRank } from './actions';
+import type { ArgCondition } from '../policy/types';
+import { ALLOW } from './actions';
+import { planKey, type Plan, type Segment } from './plan';
 
 const U32_MAX = 0xffffffff;
 const MASK32 = 0xffffffffn;
 
 /** A branch target as the assembler takes it. */
 type Target = string | { ret: number } | null;
-
-/** A checked rule: when `unless` is false (or absent), return `value`. */
-export interface CheckedRule {
-  readonly value: number;
-  readonly unless?: ArgCondition;
-}
-
-/** What the program does for one syscall number. */
-export type Plan =
-  | { readonly kind: 'const'; readonly value: number }
-  | { readonly kind: 'args'; readonly nr: number; readonly rules: readonly CheckedRule[] };
-
-/** A maximal range [lo, hi] of syscall numbers with one plan. */
-export interface Segment {
-  readonly lo: number;
-  readonly hi: number;
-  readonly plan: Plan;
-}
-
-function planKey(p: Plan): string {
-  return p.kind === 'const' ? `c${p.value}` : `a${p.nr}`;
-}
-
-/**
- * Folds the rules of one syscall into a plan. The strictest matching rule
- * wins (kernel precedence); an unconditional rule ends the list, since nothing
- * after it can match first.
- */
-export function planFor(nr: number, rules: readonly ActiveRule[]): Plan {
-  const checked = rules
-    .map((r, i) => ({ value: actionValue(r.action), unless: r.unless, i }))
-    // Stable: equal precedence keeps the policy's order (ties are rare: two
-    // errno rules on one syscall).
-    .sort((a, b) => precedenceRank(a.value) - precedenceRank(b.value) || a.i - b.i);
-  const kept: CheckedRule[] = [];
-  for (const c of checked) {
-    kept.push(c.unless ? { value: c.value, unless: c.unless } : { value: c.value });
-    if (!c.unless) break;
-  }
-  if (kept.length === 0) return { kind: 'const', value: ALLOW };
-  if (kept.length === 1 && !kept[0].unless) return { kind: 'const', value: kept[0].value };
-  return { kind: 'args', nr, rules: kept };
-}
-
-/**
- * The whole u32 syscall-number line as consecutive segments. Numbers without
- * rules are allowed (deny-list); `extra` adds number ranges with a fixed verdict
- * (x32 on x86_64).
- */
-export function buildSegments(
-  plans: ReadonlyMap<number, Plan>,
-  extra: readonly { lo: number; hi: number; value: number }[],
-): Segment[] {
-  const points: Segment[] = [];
-  for (const [nr, plan] of plans) points.push({ lo: nr, hi: nr, plan });
-  for (const e of extra)
-    points.push({ lo: e.lo, hi: e.hi, plan: { kind: 'const', value: e.value } });
-  points.sort((a, b) => a.lo - b.lo);
-  const segs: Segment[] = [];
-  const push = (s: Segment): void => {
-    const last = segs[segs.length - 1];
-    if (
-      last &&
-      last.hi + 1 === s.lo &&
-      planKey(last.plan) === planKey(s.plan) &&
-      s.plan.kind === 'const'
-    ) {
-      segs[segs.length - 1] = { lo: last.lo, hi: s.hi, plan: last.plan };
-    } else {
-      segs.push(s);
-    }
-  };
-  let next = 0;
-  for (const p of points) {
-    if (p.lo < next) throw new Error(`overlapping syscall ranges at ${p.lo}`);
-    if (p.lo > next) push({ lo: next, hi: p.lo - 1, plan: { kind: 'const', value: ALLOW } });
-    push(p);
-    next = p.hi + 1;
-  }
-  if (next <= U32_MAX) push({ lo: next, hi: U32_MAX, plan: { kind: 'const', value: ALLOW } });
-  return segs;
-}
 
 /** Offsets of the low and high 32-bit halves of argument `i` in seccomp_data. */
 export function argOffsets(abi: Abi, i: number): { lo: number; hi: number } {
@@ -229,7 +148,7 @@ class Generator {
     return true;
   }
 
-  /** Argument checks of one syscall: each rule in precedence order. */
+  /** Argument checks of one syscall: each rule in precedence order, ALLOW after the last. */
   private emitArgBlock(plan: Plan & { kind: 'args' }): void {
     const a = this.asm;
     plan.rules.forEach((rule, n) => {
@@ -297,6 +216,8 @@ class Generator {
     // masked: (arg & ~ignore) has every bit of allOf and none of noneOf.
     const width = c.width === 32 ? MASK32 : 0xffffffffffffffffn;
     const keep = ~(c.ignore ?? 0n) & width;
+    // A required bit that is ignored is never there: the condition can never hold.
+    if ((c.allOf ?? 0n) & width & ~keep) return jumpTo(fail);
     const allOf = (c.allOf ?? 0n) & keep;
     const noneOf = (c.noneOf ?? 0n) & keep;
     if ((allOf & noneOf) !== 0n) return jumpTo(fail); // can never hold
@@ -314,53 +235,6 @@ class Generator {
       if (h.mask !== U32_MAX) a.and(h.mask);
       a.jeq(h.want, n === halves.length - 1 ? pass : null, fail);
     });
-  }
-}
-
-/** Plans per syscall number for one ABI, from the policy's active rules. */
-export function plansFor(rules: readonly ActiveRule[]): Map<number, Plan> {
-  const byNr = new Map<number, ActiveRule[]>();
-  for (const r of rules) {
-    const list = byNr.get(r.nr) ?? [];
-    list.push(r);
-    byNr.set(r.nr, list);
-  }
-  const plans = new Map<number, Plan>();
-  for (const nr of [...byNr.keys()].sort((a, b) => a - b)) {
-    plans.set(nr, planFor(nr, byNr.get(nr) ?? []));
-  }
-  return plans;
-}
-
-/*
- * MIPS numbers each ABI's calls from its own base (arch/mips/include/uapi/asm/
- * unistd.h): o32 from 4000, n64 from 5000, n32 from 6000, 1000 slots each. A
- * 64-bit kernel with o32/n32 support enters every syscall through one handler
- * that picks the ABI by the number (scall64-o32.S: handle_sys, not_o32_scall),
- * while seccomp_data.arch comes from the task's flags (syscall_get_arch). So
- * an n64 process can make o32 and n32 calls that the filter sees with the n64
- * audit arch: like x32 on x86_64, they must be killed by number.
- */
-const MIPS_O32 = { lo: 4000, hi: 4999 };
-const MIPS_N32 = { lo: 6000, hi: 6999 };
-
-/**
- * The number ranges that are not syscalls of the native ABI but reach the
- * filter with its audit arch: x32 on x86_64 (nr | 0x40000000), o32 and n32 on
- * mips64el (n64). -1 stays allowed: ptrace sets it to skip a syscall, and the
- * kernel answers ENOSYS.
- */
-export function foreignRanges(
-  abi: Abi,
-  killValue: number,
-): { lo: number; hi: number; value: number }[] {
-  switch (abi.name) {
-    case 'x86_64':
-      return [{ lo: X32_SYSCALL_BIT, hi: 0xfffffffe, value: killValue }];
-    case 'mips64el':
-      return [MIPS_O32, MIPS_N32].map((r) => ({ ...r, value: killValue }));
-    default:
-      return [];
   }
 }
 

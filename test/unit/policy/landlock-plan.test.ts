@@ -7,7 +7,7 @@ import {
   SCOPE_SIGNAL,
   landlockRecord,
   planLandlock,
-} from '../../../launcher/landlock';
+} from '../../../src/policy/landlock-plan';
 
 const on = { enable: true };
 

@@ -1,6 +1,7 @@
 /**
- * The launcher's Landlock domain: decided here (pure), applied by main.ts
- * right before execve, shown by the launch record.
+ * The launcher's Landlock domain: decided here (pure), applied by
+ * launcher/main.ts, shown by `qemu-sandbox doctor`
+ * and the launch record.
  *
  * Under any `-sandbox on` QEMU enters a domain with no path rules. It adds
  * what seccomp cannot say, since seccomp sees no pids behind /proc paths and
@@ -22,7 +23,7 @@
  * created at all, which would need a rule for every path QEMU may reach.
  * The launch record and `doctor` say so.
  */
-import type { SandboxPolicy } from '../src/policy/types';
+import type { SandboxPolicy } from './types';
 
 /** Scoped rights (ABI 6): abstract unix sockets (1) and signals (2). */
 export const SCOPE_ABSTRACT_UNIX_SOCKET = 1n;

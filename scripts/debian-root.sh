@@ -21,11 +21,14 @@
 #       /dev/net/tun when present) and /tmp bind-mounted, a fresh tmpfs on
 #       /run, and the host's /etc/resolv.conf. Same PID and network namespace
 #       as the caller: pids and /proc mean the same inside and out.
-#       It is a chroot, not a new root mount: the kernel names files of
-#       processes in other mount namespaces (/proc/PID/exe of a daemon that
-#       unshared its own) with DIR's host path in front.
-#       The environment is clean: PATH, HOME=/root, LANG=C.UTF-8, TERM,
-#       QEMU_SANDBOXED_CHROOT=DIR's host path (absolute, no symlinks), plus
+#       DIR becomes the namespace's root (pivot_root; the host's root is
+#       unmounted there), not a chroot: a daemon that makes mount namespaces
+#       of its own and enters them again (libvirt's per-domain /dev), and
+#       the names /proc gives files of their processes, work as on a booted
+#       system. Unmounting the host's root takes a umount after the switch:
+#       the host's static busybox (busybox-static) if it has one, else DIR's
+#       own umount (Debian's mount package).
+#       The environment is clean: PATH, HOME=/root, LANG=C.UTF-8, TERM, plus
 #       what --setenv gives. Options:
 #         --bind HOST[:INNER]      bind-mount HOST (a directory or a file) at
 #                                  INNER inside the root (default: the same
@@ -124,8 +127,8 @@ bind_at $(q "$host") $(q "$inner") $ro"
     esac
   done
   [ $# -ge 1 ] || usage
-  # The namespace script: mounts, then chroot. Every mount is made in the
-  # private namespace unshare created, so they all vanish with COMMAND.
+  # The namespace script: mounts, then pivot_root. Every mount is made in
+  # the private namespace unshare created, so they all vanish with COMMAND.
   script="set -eu
 r=$(q "$dir")
 fail() { echo \"$prog: error: \$*\" >&2; exit 125; }
@@ -150,8 +153,25 @@ mount -t tmpfs -o mode=755,nosuid,nodev tmpfs \"\$r/run\" || fail 'cannot mount 
 mkdir -p \"\$r/run/lock\"
 [ ! -e /etc/resolv.conf ] || bind_at /etc/resolv.conf /etc/resolv.conf 1
 $binds
-exec chroot \"\$r\" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
-  HOME=/root LANG=C.UTF-8 TERM=\"\${TERM:-dumb}\" QEMU_SANDBOXED_CHROOT=\"\$r\" $envs /bin/sh -c 'cd \"\$1\" && shift && exec \"\$@\"' sh $(q "$chdir") \"\$@\""
+# DIR becomes / of this namespace: the host's root goes to OLD, is
+# unmounted with a umount reachable after the switch, and OLD is removed.
+old=/.qemu-sandboxed-old-root
+if [ -x /bin/busybox ] && [ \"\$(/bin/busybox 2>/dev/null | grep -c umount)\" != 0 ]; then
+  umount_old=\"\$old/bin/busybox umount -l \$old\"
+elif [ -x \"\$r/usr/bin/umount\" ] || [ -x \"\$r/bin/umount\" ]; then
+  umount_old=\"umount -l \$old\"
+else
+  fail 'no umount for after the switch: install busybox-static on the host or mount in the root'
+fi
+mkdir -p \"\$r\$old\"
+cd \"\$r\"
+pivot_root . \".\$old\" || fail 'pivot_root failed'
+cd /
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+\$umount_old || fail \"cannot unmount the host's root from \$old\"
+rmdir \"\$old\"
+exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+  HOME=/root LANG=C.UTF-8 TERM=\"\${TERM:-dumb}\" $envs /bin/sh -c 'cd \"\$1\" && shift && exec \"\$@\"' sh $(q "$chdir") \"\$@\""
   exec unshare --mount --propagation private -- /bin/sh -c "$script" sh "$@"
 fi
 

@@ -75,7 +75,10 @@ const running = new Set<number>();
 /** The work directory of this run, removed on SIGINT/SIGTERM unless --keep. */
 let workToRemove: string | undefined;
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const [signal, status] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   process.on(signal, () => {
     for (const pgid of running) {
       try {
@@ -86,7 +89,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     }
     if (workToRemove) rmSync(workToRemove, { recursive: true, force: true });
     log(`${signal}: stopped`);
-    process.exit(130);
+    process.exit(status);
   });
 }
 

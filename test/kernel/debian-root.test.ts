@@ -38,15 +38,17 @@ function busyboxRoot(): string {
     mkdirSync(join(dir, d), { recursive: true });
   }
   copyFileSync(BUSYBOX, join(dir, 'bin', 'busybox'));
-  for (const applet of ['sh', 'cat', 'grep', 'pwd', 'ls', 'env']) {
+  // What the runner runs inside: sh, mkdir, dirname, realpath (binds),
+  // rmdir (after the switch), env; and what the test's commands use.
+  for (const applet of ['sh', 'mkdir', 'dirname', 'realpath', 'rmdir', 'cat', 'grep', 'kill']) {
     symlinkSync('busybox', join(dir, 'bin', applet));
   }
-  for (const applet of ['env', 'realpath'])
-    symlinkSync('/bin/busybox', join(dir, 'usr', 'bin', applet));
+  symlinkSync('/bin/busybox', join(dir, 'usr', 'bin', 'env'));
   // An absolute link, as Debian's /var/run: binds must resolve it inside the root.
   mkdirSync(join(dir, 'var'));
   symlinkSync('/run', join(dir, 'var', 'run'));
   writeFileSync(join(dir, MARKER), 'suite=test\n');
+  writeFileSync(join(dir, 'etc', 'qs-marker'), 'in the root\n');
   return dir;
 }
 
@@ -96,10 +98,12 @@ describe('run', () => {
     expect(r.stderr).toMatch(/\/nonexistent\/qs does not exist/);
   });
 
-  test('enters the root: mounts, binds, clean environment, working directory', async () => {
+  test('enters the root as its /: mounts, binds, clean environment, nested namespaces', async () => {
     const dir = busyboxRoot();
     const shared = tempDir('qs-debian-root-share-');
     writeFileSync(join(shared, 'hello'), 'from the host\n');
+    const mountPoints = (test: string) =>
+      `busybox awk '${test} { n++ } END { print n + 0 }' /proc/self/mountinfo`;
     const r = await script(
       [
         'run',
@@ -120,10 +124,22 @@ describe('run', () => {
           'cat hello',
           'cat /run/hello',
           'echo written >/srv/share/back',
-          'env | grep -E "^(QS_TEST|HOME|QEMU_SANDBOXED_CHROOT|SECRET)=" | LC_ALL=C sort',
-          // / is a mount point (bwrap, unshare --mount-proc need that); /proc, /sys, /dev, /tmp, /run are there.
-          'busybox awk \'$5 == "/" { n++ } END { print n + 0 }\' /proc/self/mountinfo',
+          'env | grep -E "^(QS_TEST|HOME|SECRET)=" | LC_ALL=C sort',
+          // / is a mount point (bwrap, unshare --mount-proc need that)...
+          mountPoints('$5 == "/"'),
+          // ...with /proc, /sys, /dev, /tmp, /run (and the binds) on it, and
+          // nothing of the host's root left.
           'for m in /proc /sys /dev /tmp /run; do busybox awk -v m=$m \'$5 == m { f = 1 } END { exit !f }\' /proc/self/mountinfo && echo "mounted $m"; done',
+          mountPoints('$5 !~ "^/(proc|sys|dev|tmp|run|srv/share|etc/resolv.conf)?(/|$)"'),
+          '[ -e /.qemu-sandboxed-old-root ] || echo "no old root"',
+          // A mount namespace made inside and entered again (as libvirt does
+          // for a domain's /dev) has this root as its /, and /proc names its
+          // files from there: this is no chroot.
+          'busybox unshare -m busybox sleep 30 & p=$!',
+          'while [ "$(busybox readlink /proc/$p/ns/mnt)" = "$(busybox readlink /proc/self/ns/mnt)" ]; do busybox sleep 0.1; done',
+          'busybox nsenter -t $p -m cat /etc/qs-marker',
+          'busybox readlink /proc/$p/exe',
+          'kill $p',
           '{ echo overwrite >/run/hello; } 2>/dev/null || echo read-only',
           'exit 7',
         ].join('; '),
@@ -137,7 +153,6 @@ describe('run', () => {
       'from the host',
       'from the host',
       `HOME=/root`,
-      `QEMU_SANDBOXED_CHROOT=${dir}`,
       'QS_TEST=1',
       '1',
       'mounted /proc',
@@ -145,6 +160,10 @@ describe('run', () => {
       'mounted /dev',
       'mounted /tmp',
       'mounted /run',
+      '0',
+      'no old root',
+      'in the root',
+      '/bin/busybox',
       'read-only',
     ]);
     // The bind worked both ways, the read-only one was not written, and

@@ -21,6 +21,13 @@
 #       /dev/net/tun when present) and /tmp bind-mounted, a fresh tmpfs on
 #       /run, and the host's /etc/resolv.conf. Same PID and network namespace
 #       as the caller: pids and /proc mean the same inside and out.
+#       DIR becomes the namespace's root (pivot_root; the host's root is
+#       unmounted there), not a chroot: a daemon that makes mount namespaces
+#       of its own and enters them again (libvirt's per-domain /dev), and
+#       the names /proc gives files of their processes, work as on a booted
+#       system. Unmounting the host's root takes a umount after the switch:
+#       the host's static busybox (busybox-static) if it has one, else DIR's
+#       own umount (Debian's mount package).
 #       The environment is clean: PATH, HOME=/root, LANG=C.UTF-8, TERM, plus
 #       what --setenv gives. Options:
 #         --bind HOST[:INNER]      bind-mount HOST (a directory or a file) at
@@ -33,11 +40,14 @@
 # Cache: every root is a copy of a pristine one in
 # ${QEMU_SANDBOXED_ROOTS:-/var/cache/qemu-sandboxed/roots}/SUITE-KEY/root,
 # where KEY hashes the suite, the package list (sorted, deduplicated) and
-# this script. The first call for a KEY builds it (about a minute or two);
+# the build part of this script. The first call for a KEY builds it (about a minute or two);
 # later calls only copy it (seconds). Another package list or an edit of this
 # script makes another KEY; different lists live side by side. Nothing is
-# updated in place: remove the cache directory to take in Debian's newer
-# packages. Parallel callers are serialised per KEY with flock.
+# updated in place: a root is built again from scratch once it is older than
+# ${QEMU_SANDBOXED_ROOT_MAX_AGE_DAYS:-30} days (to take in Debian's updates),
+# or when its directory is removed. Parallel callers are serialised per KEY
+# with flock (a copy is made under the same lock). A cached root no call
+# asked for within that age is removed.
 #
 # Exit codes: 0 ok; 2 usage; 3 the root could not be built or copied (the
 # reason is on stderr, the mmdebstrap log in the cache's SUITE-KEY.log);
@@ -117,19 +127,24 @@ bind_at $(q "$host") $(q "$inner") $ro"
     esac
   done
   [ $# -ge 1 ] || usage
-  # The namespace script: mounts, then chroot. Every mount is made in the
-  # private namespace unshare created, so they all vanish with COMMAND.
+  # The namespace script: mounts, then pivot_root. Every mount is made in
+  # the private namespace unshare created, so they all vanish with COMMAND.
   script="set -eu
 r=$(q "$dir")
 fail() { echo \"$prog: error: \$*\" >&2; exit 125; }
 bind_at() { # host inner readonly
-  # Resolved inside the root: its absolute symlinks (/var/run -> /run) must
-  # not lead out to the host's own directories.
-  t=\"\$r\$(chroot \"\$r\" /usr/bin/realpath -m \"\$2\")\" || fail \"cannot resolve \$2 in the root\"
-  if [ -d \"\$1\" ]; then mkdir -p \"\$t\"; else mkdir -p \"\${t%/*}\"; [ -e \"\$t\" ] || : >\"\$t\"; fi
+  # The mount point is made and resolved inside the root (its own sh, mkdir,
+  # realpath): its absolute symlinks (/var/run -> /run) must not lead out to
+  # the host's directories.
+  if [ -d \"\$1\" ]; then make='mkdir -p \"\$1\"'; else make='mkdir -p \"\$(dirname \"\$1\")\" && { [ -e \"\$1\" ] || : >\"\$1\"; }'; fi
+  chroot \"\$r\" /bin/sh -c \"\$make\" sh \"\$2\" || fail \"cannot make \$2 in the root\"
+  t=\"\$r\$(chroot \"\$r\" realpath \"\$2\")\" || fail \"cannot resolve \$2 in the root\"
   mount --rbind \"\$1\" \"\$t\" || fail \"cannot bind \$1 at \$2\"
   if [ \"\$3\" = 1 ]; then mount -o remount,bind,ro \"\$t\" || fail \"cannot make \$2 read-only\"; fi
 }
+# The root a mount of its own, so / is a mount point inside: tools that
+# change /'s propagation or pivot_root (bwrap, unshare --mount-proc) need that.
+mount --bind \"\$r\" \"\$r\" || fail \"cannot bind \$r onto itself\"
 bind_at /proc /proc 0
 bind_at /sys /sys 0
 bind_at /dev /dev 0
@@ -138,7 +153,24 @@ mount -t tmpfs -o mode=755,nosuid,nodev tmpfs \"\$r/run\" || fail 'cannot mount 
 mkdir -p \"\$r/run/lock\"
 [ ! -e /etc/resolv.conf ] || bind_at /etc/resolv.conf /etc/resolv.conf 1
 $binds
-exec chroot \"\$r\" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+# DIR becomes / of this namespace: the host's root goes to OLD, is
+# unmounted with a umount reachable after the switch, and OLD is removed.
+old=/.qemu-sandboxed-old-root
+if [ -x /bin/busybox ] && [ \"\$(/bin/busybox 2>/dev/null | grep -c umount)\" != 0 ]; then
+  umount_old=\"\$old/bin/busybox umount -l \$old\"
+elif [ -x \"\$r/usr/bin/umount\" ] || [ -x \"\$r/bin/umount\" ]; then
+  umount_old=\"umount -l \$old\"
+else
+  fail 'no umount for after the switch: install busybox-static on the host or mount in the root'
+fi
+mkdir -p \"\$r\$old\"
+cd \"\$r\"
+pivot_root . \".\$old\" || fail 'pivot_root failed'
+cd /
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+\$umount_old || fail \"cannot unmount the host's root from \$old\"
+rmdir \"\$old\"
+exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
   HOME=/root LANG=C.UTF-8 TERM=\"\${TERM:-dumb}\" $envs /bin/sh -c 'cd \"\$1\" && shift && exec \"\$@\"' sh $(q "$chdir") \"\$@\""
   exec unshare --mount --propagation private -- /bin/sh -c "$script" sh "$@"
 fi
@@ -162,9 +194,11 @@ packages=$(printf '%s\n' "$@" | LC_ALL=C sort -u | tr '\n' ' ' | sed 's/^ *//; s
 sources="deb $MIRROR $suite main
 deb $MIRROR $suite-updates main
 deb $SECURITY $suite-security main"
+# The key covers the build section of this script (from its heading to the
+# end), not the runner: editing how roots are entered rebuilds nothing.
 key=$({
   printf 'suite %s\npackages %s\n%s\n' "$suite" "$packages" "$sources"
-  cat "$0"
+  sed -n '/^# ---- build -/,$p' "$0"
 } | sha256sum | cut -c1-16)
 name=$suite-$key
 pristine=$CACHE/$name/root
@@ -172,20 +206,39 @@ pristine=$CACHE/$name/root
 mkdir -p "$CACHE"
 exec 9>"$CACHE/$name.lock"
 flock 9 || die 3 "cannot lock $CACHE/$name.lock"
+# Debian's updates (QEMU's security fixes) reach the cache when it is
+# rebuilt: a root older than the maximum age is built again.
+max_age=${QEMU_SANDBOXED_ROOT_MAX_AGE_DAYS:-30}
+case "$max_age" in '' | *[!0-9]*) die 2 "QEMU_SANDBOXED_ROOT_MAX_AGE_DAYS=$max_age: expected a number of days" ;; esac
+if [ -f "$CACHE/$name/info" ] && [ -n "$(find "$CACHE/$name/info" -mtime +"$max_age")" ]; then
+  echo "$prog: $name is older than $max_age days: building it again" >&2
+  rm -rf "$CACHE/$name"
+fi
 if ! [ -f "$CACHE/$name/info" ]; then
   log=$CACHE/$name.log
   tmp=$CACHE/.build-$name-$$
-  rm -rf "$tmp" "$CACHE/$name"
+  # Under the lock, another build's directory is one that died (mmdebstrap
+  # mounts only in its own namespace, below, so nothing is mounted there).
+  rm -rf --one-file-system "$CACHE/.build-$name-"* "$CACHE/$name"
   mkdir -p "$tmp"
   echo "$prog: building $suite root ($name) with: ${packages:-nothing extra}" >&2
   started=$(date +%s)
   include=$(echo "$packages" | tr ' ' ',')
   # --skip=cleanup/apt/lists keeps the package lists (apt-cache, apt-get
   # download and install work inside). mmdebstrap installs no Recommends;
-  # the root's own apt keeps Debian's default (it installs them).
-  if ! mmdebstrap --variant=apt --mode=root --format=directory --skip=cleanup/apt/lists \
-    ${include:+--include="$include"} "$suite" "$tmp/root" "$sources" >"$log" 2>&1; then
-    rm -rf "$tmp"
+  # the root's own apt keeps Debian's default (it installs them). Its
+  # eatmydata hook spares dpkg's fsyncs while building and takes eatmydata
+  # out of the root at the end.
+  hooks=/usr/share/mmdebstrap/hooks/eatmydata
+  [ -d "$hooks" ] || hooks=""
+  # In a mount namespace of its own: the /proc, /sys and /dev it mounts in
+  # the new root vanish with it, even when it is killed. The lock's fd is
+  # not passed on (a process left behind would hold the lock).
+  if ! unshare --mount --propagation private -- \
+    mmdebstrap --variant=apt --mode=root --format=directory --skip=cleanup/apt/lists \
+    ${hooks:+--hook-dir="$hooks"} ${include:+--include="$include"} \
+    "$suite" "$tmp/root" "$sources" >"$log" 2>&1 9>&-; then
+    rm -rf --one-file-system "$tmp"
     die 3 "mmdebstrap $suite failed (log: $log): $(grep -E '^E:|rror' "$log" | tail -n 3 | tr '\n' ' ')"
   fi
   {
@@ -206,5 +259,19 @@ fi
 mkdir -p "$dir" || die 3 "cannot create $dir"
 cp -a "$pristine/." "$dir/" || die 3 "cannot copy $pristine to $dir"
 cp "$CACHE/$name/info" "$dir/$MARKER"
+touch "$CACHE/$name/last-used"
 exec 9>&-
+
+# Other package lists' roots that nobody asked for within the maximum age
+# go (each under its own lock, skipped while someone holds it).
+for other in "$CACHE"/*-????????????????; do
+  [ -d "$other" ] && [ "$other" != "$CACHE/$name" ] || continue
+  used=$other/last-used
+  [ -f "$used" ] || used=$other/info
+  [ -n "$(find "$used" -mtime +"$max_age" 2>/dev/null)" ] || continue
+  if flock -n "$other.lock" rm -rf --one-file-system "$other"; then
+    rm -f "$other.log"
+    echo "$prog: removed ${other##*/}, unused for $max_age days" >&2
+  fi
+done
 echo "$dir"

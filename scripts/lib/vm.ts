@@ -74,6 +74,10 @@ export function launcherPath(): string {
  * QEMU's arguments for the guest. Small and fast under TCG: one vCPU, little
  * memory, no default devices (so no NIC, no VGA), the serial console on
  * stdio, and -no-reboot so a guest panic ends QEMU instead of looping.
+ * no_timer_check: under TCG on a busy host the guest kernel's early check of
+ * the IO-APIC timer can miss its ticks and panic ("IO-APIC + timer doesn't
+ * work!", seen with Debian 13's 6.12 kernel); that check says nothing about
+ * the sandbox.
  */
 export function guestArgs(spec: VmSpec): string[] {
   const append = [
@@ -81,6 +85,7 @@ export function guestArgs(spec: VmSpec): string[] {
     'quiet',
     'loglevel=0',
     'panic=-1',
+    'no_timer_check',
     `qs.mode=${spec.mode ?? 'poweroff'}`,
   ];
   if (spec.checks && spec.checks.length > 0) append.push(`qs.check=${spec.checks.join(',')}`);

@@ -24,6 +24,7 @@ import {
   readdirSync,
   readlinkSync,
   realpathSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -85,8 +86,9 @@ function note(...lines: string[]): void {
 
 /** The domain: TCG, the guest's kernel and initrd (plus the ACPI add-on), serial console into a file. */
 function domainXml(consoleLog: string): string {
+  // no_timer_check as in scripts/lib/vm.ts (guestArgs).
   const cmdline =
-    'console=ttyS0 quiet loglevel=0 panic=-1 qs.mode=stay qs.check=cpu rdinit=/qs-acpi/init';
+    'console=ttyS0 quiet loglevel=0 panic=-1 no_timer_check qs.mode=stay qs.check=cpu rdinit=/qs-acpi/init';
   return `<domain type='qemu'>
   <name>${DOMAIN}</name>
   <memory unit='MiB'>128</memory>
@@ -327,8 +329,14 @@ describe('a domain with the launcher as <emulator>', () => {
     note(`# cat /run/libvirt/qemu/${DOMAIN}.pid`, String(pid));
 
     // Exec'd in place: the pid libvirt forked and recorded is QEMU itself.
-    const exe = realpathSync(`/proc/${pid}/exe`);
-    expect(exe).toBe(realpathSync(qemuBinary()));
+    // The file behind /proc/<pid>/exe is QEMU's binary (same device and inode)...
+    const qemu = realpathSync(qemuBinary());
+    const [running, binary] = [statSync(`/proc/${pid}/exe`), statSync(qemu)];
+    expect([running.dev, running.ino]).toEqual([binary.dev, binary.ino]);
+    // ...and its name is the path in QEMU's mount namespace (libvirtd's
+    // private one), the same as ours.
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    expect(exe).toBe(qemu);
     const status = procStatus(pid);
     expect(status.get('Seccomp')).toBe('2');
     note(

@@ -490,7 +490,8 @@ $B mount -t devtmpfs devtmpfs $D
 # sh opens /dev/null for a background job's stdin, and /dev is still empty:
 # point it at our devtmpfs (the guest's devtmpfs mount on /dev hides the link).
 $B ln -s $D/null /dev/null
-if $B insmod /qs-acpi/button.ko; then
+# No button.ko: the guest's kernel has the driver built in.
+if [ ! -f /qs-acpi/button.ko ] || $B insmod /qs-acpi/button.ko; then
   # The fixed-event counter of the power button: QEMU's system_powerdown
   # (virsh shutdown --mode acpi) raises it once button.ko handles the event.
   ( while $B sleep 1; do
@@ -538,26 +539,47 @@ export async function acpiInitrd(guest: GuestImage): Promise<string> {
     }
     const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
     if (!deb) throw new Error(`apt-get download ${guest.kernelPackage} left no .deb in ${work}`);
-    const pattern = `./lib/modules/${guest.kernelRelease}/kernel/drivers/acpi/button.ko`;
-    const x = await execa(
+    // Debian 12 ships ./lib/modules/REL/.../button.ko, Debian 13 (merged /usr,
+    // compressed modules) ./usr/lib/modules/REL/.../button.ko.xz. tar's exit
+    // status is not looked at: a pattern may match nothing (a driver built
+    // in has no file); what was extracted decides below.
+    const rel = guest.kernelRelease;
+    await execa(
       'sh',
       [
         '-c',
-        'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "$3"',
+        'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "$3" "$4"',
         'sh',
         join(work, deb),
         work,
-        pattern,
+        `*/modules/${rel}/kernel/drivers/acpi/button.ko*`,
+        `*/modules/${rel}/modules.builtin`,
       ],
-      {
-        reject: false,
-      },
+      { reject: false },
     );
-    if (x.exitCode !== 0)
-      throw new Error(`cannot extract ${pattern} from ${deb}: ${x.stderr.trim()}`);
+    const modDir = ['lib', 'usr/lib']
+      .map((d) => join(work, d, 'modules', rel))
+      .find((d) => existsSync(join(d, 'modules.builtin')));
+    if (!modDir) throw new Error(`no lib/modules/${rel}/modules.builtin in ${deb}`);
     const root = join(work, 'root');
     mkdirSync(join(root, 'qs-acpi'), { recursive: true });
-    renameSync(join(work, pattern), join(root, 'qs-acpi', 'button.ko'));
+    const ko = join(modDir, 'kernel', 'drivers', 'acpi', 'button.ko');
+    if (existsSync(ko)) renameSync(ko, join(root, 'qs-acpi', 'button.ko'));
+    else if (existsSync(`${ko}.xz`)) {
+      // The guest's busybox insmod takes plain modules: unpack it here.
+      const unxz = await execa('busybox', ['unxz', '-c', `${ko}.xz`], {
+        encoding: null,
+        reject: false,
+      });
+      if (unxz.exitCode !== 0) throw new Error(`busybox unxz ${ko}.xz failed`);
+      writeFileSync(join(root, 'qs-acpi', 'button.ko'), unxz.stdout);
+    } else if (
+      !readFileSync(join(modDir, 'modules.builtin'), 'utf8')
+        .split('\n')
+        .includes('kernel/drivers/acpi/button.ko')
+    ) {
+      throw new Error(`${deb} has no acpi/button.ko, and its kernel does not have it built in`);
+    }
     writeFileSync(join(root, 'qs-acpi', 'init'), ACPI_INIT, { mode: 0o755 });
     const addon = join(work, 'addon.cpio.gz');
     await execa('sh', [

@@ -1,0 +1,173 @@
+/**
+ * `npm test` after lint: every jest project on this host, then the kernel
+ * and e2e suites inside a Debian 13 root (scripts/debian-suites.ts), then one
+ * closing line over both:
+ *
+ *   all: N passed, N failed, N skipped
+ *
+ * preceded by one line per run saying where it ran (Debian release, QEMU and
+ * libvirt versions). The Debian root is prepared (built or copied from the
+ * cache, npm ci, build: mostly downloads and disk) while the host's jest
+ * runs; its output is held back until the host's jest is done, and its own
+ * jest starts only then, so the two sets of VMs never share the CPUs. Both
+ * runs always happen, so one failing does not hide the other's results.
+ * Exit 0 only when both ended 0 and nothing failed; a run that produced no
+ * results counts as one failure.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DebianSuitesSummary } from './debian-suites';
+import { repoRoot } from './lib/guest';
+import { countsOf, formatCounts, type SuiteCounts } from './lib/jest-counts';
+
+interface RunResult extends SuiteCounts {
+  readonly label: string;
+  readonly ok: boolean;
+}
+
+function exitOf(cmd: string, args: readonly string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: 'inherit' });
+    child.on('error', (err) => {
+      process.stderr.write(`test-all: cannot run ${cmd}: ${err.message}\n`);
+      resolve(127);
+    });
+    child.on('close', (code, signal) => resolve(signal ? 128 : (code ?? 1)));
+  });
+}
+
+/**
+ * debian-suites.js --hold, started now: it prepares while we run the host's
+ * jest. Its output waits in memory (in order) until release(), which also
+ * tells it to go on to its jest; exit resolves with its exit status.
+ */
+function startHeld(args: readonly string[]): { release: () => void; exit: Promise<number> } {
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let held: Array<[NodeJS.WriteStream, Buffer]> | undefined = [];
+  const forward = (to: NodeJS.WriteStream) => (b: Buffer) => {
+    if (held) held.push([to, b]);
+    else to.write(b);
+  };
+  child.stdout.on('data', forward(process.stdout));
+  child.stderr.on('data', forward(process.stderr));
+  child.stdin.on('error', () => {
+    // it ended before the go-ahead: its exit status says why
+  });
+  const exit = new Promise<number>((resolve) => {
+    child.on('error', (err) => {
+      process.stderr.write(`test-all: cannot run ${args[0]}: ${err.message}\n`);
+      resolve(127);
+    });
+    child.on('close', (code, signal) => resolve(signal ? 128 : (code ?? 1)));
+  });
+  const release = (): void => {
+    for (const [to, b] of held ?? []) to.write(b);
+    held = undefined;
+    child.stdin.end('go\n');
+  };
+  return { release, exit };
+}
+
+function firstLine(cmd: string, args: readonly string[], pattern: RegExp): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n')[0].match(pattern)?.[1] ?? 'unknown';
+}
+
+/** "host (Debian 12.11, QEMU 7.2.15, libvirt 9.0.0)" */
+function hostLabel(): string {
+  let debian = 'unknown';
+  try {
+    debian = readFileSync('/etc/debian_version', 'utf8').trim();
+  } catch {
+    // not Debian: say so in the label
+  }
+  const qemu = firstLine('qemu-system-x86_64', ['--version'], /version (\S+)/);
+  const libvirt = firstLine('libvirtd', ['--version'], /(\S+)$/);
+  return `host (Debian ${debian}, QEMU ${qemu}, libvirt ${libvirt})`;
+}
+
+async function hostRun(dir: string, repo: string): Promise<RunResult> {
+  const label = hostLabel();
+  const out = join(dir, 'host.json');
+  const code = await exitOf(process.execPath, [
+    join(repo, 'node_modules', 'jest', 'bin', 'jest.js'),
+    '--json',
+    `--outputFile=${out}`,
+  ]);
+  if (!existsSync(out)) {
+    process.stderr.write(`test-all: jest on the host wrote no results (exit ${code})\n`);
+    return { label, passed: 0, failed: 1, skipped: 0, ok: false };
+  }
+  const counts = countsOf(JSON.parse(readFileSync(out, 'utf8')) as unknown);
+  // A non-zero exit without a failed test (e.g. no tests found) is still a failure.
+  return {
+    label,
+    ...counts,
+    failed: code !== 0 && counts.failed === 0 ? 1 : counts.failed,
+    ok: code === 0,
+  };
+}
+
+function debianResult(out: string, code: number): RunResult {
+  if (!existsSync(out)) {
+    process.stderr.write(`test-all: the Debian 13 run wrote no summary (exit ${code})\n`);
+    return { label: 'trixie', passed: 0, failed: 1, skipped: 0, ok: false };
+  }
+  const s = JSON.parse(readFileSync(out, 'utf8')) as DebianSuitesSummary;
+  const counts = countsOf({
+    numPassedTests: s.passed,
+    numFailedTests: s.failed,
+    numRuntimeErrorTestSuites: 0,
+    numPendingTests: s.skipped,
+    numTodoTests: 0,
+  });
+  return { label: s.label, ...counts, ok: code === 0 };
+}
+
+async function main(): Promise<number> {
+  if (process.argv.length > 2) {
+    process.stderr.write('usage: test-all (no arguments; run jest directly to pick tests)\n');
+    return 2;
+  }
+  const repo = repoRoot();
+  const dir = mkdtempSync(join(tmpdir(), 'qemu-sandboxed-test-all-'));
+  try {
+    const debianOut = join(dir, 'debian.json');
+    const debian = startHeld([
+      join(repo, 'dist', 'scripts', 'debian-suites.js'),
+      '--hold',
+      '--summary',
+      debianOut,
+    ]);
+    const host = await hostRun(dir, repo);
+    process.stdout.write('\ntest-all: the host is done; the Debian 13 run follows\n');
+    debian.release();
+    const runs = [host, await debianResult(debianOut, await debian.exit)];
+    const total = runs.reduce(
+      (t, r) => ({
+        passed: t.passed + r.passed,
+        failed: t.failed + r.failed,
+        skipped: t.skipped + r.skipped,
+      }),
+      { passed: 0, failed: 0, skipped: 0 },
+    );
+    process.stdout.write('\n');
+    for (const r of runs) process.stdout.write(`test-all: ${r.label}: ${formatCounts(r)}\n`);
+    process.stdout.write(`all: ${formatCounts(total)}\n`);
+    return runs.every((r) => r.ok) && total.failed === 0 ? 0 : 1;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (err: unknown) => {
+    process.stderr.write(
+      `test-all: error: ${(err as Error).message}\nall: 0 passed, 1 failed, 0 skipped\n`,
+    );
+    process.exitCode = 1;
+  },
+);

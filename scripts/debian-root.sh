@@ -13,6 +13,11 @@
 #       DIR must not exist, or be a root this script made earlier (it is then
 #       replaced by a fresh one). Prints DIR on stdout.
 #
+#   sh scripts/debian-root.sh --cache-only SUITE [PACKAGE...]
+#       Only builds (or keeps) the cached pristine root for SUITE and
+#       PACKAGE...: a run starts the builds it will need early, while other
+#       work goes on. Prints the pristine root's path.
+#
 #   sh scripts/debian-root.sh run DIR [OPTION...] [--] COMMAND [ARG...]
 #       Runs COMMAND as root inside DIR and exits with its status. It runs in
 #       a private mount namespace (nothing stays mounted afterwards, so
@@ -65,7 +70,7 @@ die() { # code message
   exit "$1"
 }
 usage() {
-  die 2 "usage: $prog SUITE DIR [PACKAGE...] | $prog run DIR [--bind H[:I]] [--ro-bind H[:I]] [--setenv N=V] [--chdir I] [--] COMMAND [ARG...]"
+  die 2 "usage: $prog SUITE DIR [PACKAGE...] | $prog --cache-only SUITE [PACKAGE...] | $prog run DIR [--bind H[:I]] [--ro-bind H[:I]] [--setenv N=V] [--chdir I] [--] COMMAND [ARG...]"
 }
 
 MARKER=.qemu-sandboxed-root # in DIR: says this script made it (safe to replace)
@@ -176,13 +181,23 @@ exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 fi
 
 # ---- build --------------------------------------------------------------------
-[ $# -ge 2 ] || usage
-suite=$1
-dir=$2
-shift 2
+cache_only=0
+if [ "${1:-}" = --cache-only ]; then
+  cache_only=1
+  shift
+  [ $# -ge 1 ] || usage
+  suite=$1
+  dir=""
+  shift
+else
+  [ $# -ge 2 ] || usage
+  suite=$1
+  dir=$2
+  shift 2
+fi
 case "$suite" in '' | -* | */* | *[!a-z0-9-]*) die 2 "bad suite name: $suite" ;; esac
-case "$dir" in '' | / | /usr | /etc | /var | /tmp) die 2 "refusing DIR=$dir" ;; esac
-if [ -e "$dir" ] && ! [ -f "$dir/$MARKER" ]; then
+[ "$cache_only" = 1 ] || case "$dir" in '' | / | /usr | /etc | /var | /tmp) die 2 "refusing DIR=$dir" ;; esac
+if [ -n "$dir" ] && [ -e "$dir" ] && ! [ -f "$dir/$MARKER" ]; then
   die 2 "$dir exists and is not a root made by $prog (no $MARKER): refusing to replace it"
 fi
 for p in "$@"; do
@@ -252,6 +267,11 @@ if ! [ -f "$CACHE/$name/info" ]; then
   echo "$prog: built $name in $(($(date +%s) - started)) s" >&2
 fi
 
+if [ "$cache_only" = 1 ]; then
+  touch "$CACHE/$name/last-used"
+  echo "$pristine"
+  exit 0
+fi
 # A fresh copy for the caller: the pristine root is never entered.
 if [ -e "$dir" ]; then
   rm -rf --one-file-system "$dir" || die 3 "cannot remove the old root $dir"

@@ -31,6 +31,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -42,21 +43,13 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { buildDeb } from './package-deb';
+import { rootPackages } from './lib/debian-roots';
 import { repoRoot } from './lib/guest';
 import { countsOf, type SuiteCounts } from './lib/jest-counts';
 
 /** Where the working tree goes inside the root. */
 const INNER_REPO = '/srv/qemu-sandboxed';
-/** What the inner run needs beyond scripts/setup.sh's packages: Node, npm, node-gyp's tools and Node's headers. */
-const ROOT_EXTRA_PACKAGES = [
-  'nodejs',
-  'npm',
-  'ca-certificates',
-  'python3',
-  'make',
-  'g++',
-  'libnode-dev',
-];
 /** Left out of the copy: the host's build and caches, and the history. */
 const NOT_COPIED = ['node_modules', 'dist', '.cache', 'coverage', '.git'];
 const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
@@ -201,8 +194,26 @@ cd ${INNER_REPO}
 echo "debian-suites: inside: Debian $(cat /etc/debian_version), $(qemu-system-x86_64 --version | head -n 1), libvirt $(libvirtd --version | sed 's/.* //'), Node $(node --version), npm $(npm --version)" >&2
 exec sh scripts/setup.sh
 `;
-/** Then the two projects, results as JSON. */
-const JEST_SCRIPT = `cd ${INNER_REPO} && exec npx jest --ci --selectProjects kernel e2e --json --outputFile=${INNER_REPO}/.cache/jest-results.json`;
+/** Where the host-built .deb goes inside the root. */
+const INNER_DEB_DIR = '/srv/qemu-sandboxed-deb';
+/** The Debian package's <emulator> link, which the libvirt test inside then uses. */
+const PACKAGE_EMULATOR = '/usr/bin/qemu-system-x86_64-sandboxed';
+/**
+ * The .deb built on this host from this checkout, installed as a user does
+ * (apt resolves its Depends from the root). Its site config is removed
+ * again: the suites inside run without one, as on the host (the package's
+ * default config is the package tests' business).
+ */
+const INSTALL_DEB_SCRIPT = `set -e
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q ${INNER_DEB_DIR}/*.deb
+rm -f /etc/qemu-sandboxed/config.json
+test -x ${PACKAGE_EMULATOR}
+`;
+/**
+ * Then the two projects, results as JSON; the libvirt test runs with the
+ * package's link as its <emulator>.
+ */
+const JEST_SCRIPT = `cd ${INNER_REPO} && QEMU_SANDBOXED_TEST_EMULATOR=${PACKAGE_EMULATOR} exec npx jest --ci --selectProjects kernel e2e --json --outputFile=${INNER_REPO}/.cache/jest-results.json`;
 
 /** "trixie (Debian 13.1, QEMU 10.0.3, libvirt 11.3.0)" from inside the root. */
 async function describeRoot(suite: string, rootDir: string): Promise<string> {
@@ -238,11 +249,8 @@ async function prepare(
   const repo = repoRoot();
   const script = join(repo, 'scripts', 'debian-root.sh');
   if (process.geteuid?.() !== 0) throw new Error('needs root (mmdebstrap, mounts, chroot)');
-  const setupPackages = spawnSync('sh', [join(repo, 'scripts', 'setup.sh'), '--print-packages'], {
-    encoding: 'utf8',
-  });
-  if (setupPackages.status !== 0) throw new Error('scripts/setup.sh --print-packages failed');
-  const packages = [...setupPackages.stdout.split('\n').filter(Boolean), ...ROOT_EXTRA_PACKAGES];
+  if (suite !== 'trixie' && suite !== 'bookworm') throw new Error(`unknown suite ${suite}`);
+  const packages = rootPackages(suite);
 
   const started = Date.now();
   const made = await run('sh', [script, suite, rootDir, ...packages], { capture: true });
@@ -282,6 +290,20 @@ async function prepare(
     throw new Error(`scripts/setup.sh inside the root failed (${describeExit(setup)})`);
   }
   log(`set up inside the root (npm ci, build) in ${seconds(Date.now() - setupStarted)}`);
+
+  const debDir = join(rootDir, INNER_DEB_DIR.slice(1));
+  mkdirSync(debDir, { recursive: true, mode: 0o755 });
+  const built = buildDeb(debDir);
+  chmodSync(built.file, 0o644);
+  const installed = await run('sh', [...enter, 'sh', '-c', INSTALL_DEB_SCRIPT], {
+    timeoutMs: RUN_TIMEOUT_MS,
+  });
+  if (installed.code !== 0) {
+    throw new Error(
+      `apt-get install of ${built.file} inside the root failed (${describeExit(installed)})`,
+    );
+  }
+  log(`installed ${built.file.slice(rootDir.length)} inside the root`);
   return { label, rootDir, enter };
 }
 

@@ -19,6 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DebianSuitesSummary } from './debian-suites';
+import { rootPackages, type Suite } from './lib/debian-roots';
 import { repoRoot } from './lib/guest';
 import { countsOf, formatCounts, type SuiteCounts } from './lib/jest-counts';
 
@@ -88,11 +89,18 @@ function hostLabel(): string {
   return `host (Debian ${debian}, QEMU ${qemu}, libvirt ${libvirt})`;
 }
 
-async function hostRun(dir: string, repo: string): Promise<RunResult> {
-  const label = hostLabel();
-  const out = join(dir, 'host.json');
+/** One jest run on this host over PROJECTS, its results counted. */
+async function hostRun(
+  dir: string,
+  repo: string,
+  projects: readonly string[],
+  label: string,
+): Promise<RunResult> {
+  const out = join(dir, `host-${projects.join('-')}.json`);
   const code = await exitOf(process.execPath, [
     join(repo, 'node_modules', 'jest', 'bin', 'jest.js'),
+    '--selectProjects',
+    ...projects,
     '--json',
     `--outputFile=${out}`,
   ]);
@@ -126,6 +134,37 @@ function debianResult(out: string, code: number): RunResult {
   return { label: s.label, ...counts, ok: code === 0 };
 }
 
+/**
+ * Starts building the cached Debian 12 root the package tests copy (the
+ * Debian 13 one is built by the Debian 13 run, started at the same time):
+ * downloads and dpkg while the host's unit, kernel and e2e tests run. Its
+ * messages are held until done() is awaited. A failure here is not counted:
+ * the package tests then build the root themselves and fail with the reason.
+ */
+function warmRoot(repo: string, suite: Suite): { done: () => Promise<string> } {
+  const started = Date.now();
+  const child = spawn(
+    'sh',
+    [join(repo, 'scripts', 'debian-root.sh'), '--cache-only', suite, ...rootPackages(suite)],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let messages = '';
+  child.stderr.on('data', (b: Buffer) => (messages += b.toString()));
+  const exit = new Promise<string>((resolve) => {
+    child.on('error', (err) => resolve(`cannot run debian-root.sh: ${err.message}`));
+    child.on('close', (code) =>
+      resolve(
+        `exit ${code ?? 'signal'} after ${elapsed(started)}${messages ? `\n${messages.trim()}` : ''}`,
+      ),
+    );
+  });
+  return { done: () => exit };
+}
+
+function elapsed(since: number): string {
+  return `${Math.round((Date.now() - since) / 1000)} s`;
+}
+
 async function main(): Promise<number> {
   if (process.argv.length > 2) {
     process.stderr.write('usage: test-all (no arguments; run jest directly to pick tests)\n');
@@ -133,6 +172,8 @@ async function main(): Promise<number> {
   }
   const repo = repoRoot();
   const dir = mkdtempSync(join(tmpdir(), 'qemu-sandboxed-test-all-'));
+  const started = Date.now();
+  const times: string[] = [];
   try {
     const debianOut = join(dir, 'debian.json');
     const debian = startHeld([
@@ -141,10 +182,23 @@ async function main(): Promise<number> {
       '--summary',
       debianOut,
     ]);
-    const host = await hostRun(dir, repo);
+    const bookworm = warmRoot(repo, 'bookworm');
+    const label = hostLabel();
+    let t = Date.now();
+    const host = await hostRun(dir, repo, ['unit', 'kernel', 'e2e'], label);
+    times.push(`host unit+kernel+e2e ${elapsed(t)}`);
+    t = Date.now();
+    const warmed = await bookworm.done();
+    process.stdout.write(`\ntest-all: the Debian 12 root for the package tests: ${warmed}\n`);
+    times.push(`waiting for the Debian 12 root ${elapsed(t)}`);
+    t = Date.now();
+    const packages = await hostRun(dir, repo, ['package'], `${label}, package tests`);
+    times.push(`package tests ${elapsed(t)}`);
     process.stdout.write('\ntest-all: the host is done; the Debian 13 run follows\n');
+    t = Date.now();
     debian.release();
-    const runs = [host, await debianResult(debianOut, await debian.exit)];
+    const runs = [host, packages, await debianResult(debianOut, await debian.exit)];
+    times.push(`Debian 13 suites (after the host) ${elapsed(t)}`);
     const total = runs.reduce(
       (t, r) => ({
         passed: t.passed + r.passed,
@@ -154,6 +208,7 @@ async function main(): Promise<number> {
       { passed: 0, failed: 0, skipped: 0 },
     );
     process.stdout.write('\n');
+    process.stdout.write(`test-all: times: ${times.join('; ')}; total ${elapsed(started)}\n`);
     for (const r of runs) process.stdout.write(`test-all: ${r.label}: ${formatCounts(r)}\n`);
     process.stdout.write(`all: ${formatCounts(total)}\n`);
     return runs.every((r) => r.ok) && total.failed === 0 ? 0 : 1;

@@ -7,12 +7,10 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
+import type { Suite } from '../../scripts/lib/debian-roots';
 import { repoRoot } from '../../scripts/lib/guest';
 
-export type Suite = 'bookworm' | 'trixie';
-
-/** Debian's release numbers, for test names. */
-export const SUITE_VERSION: Readonly<Record<Suite, string>> = { bookworm: '12', trixie: '13' };
+export { SUITE_VERSION, rootPackages, type Suite } from '../../scripts/lib/debian-roots';
 
 const script = (): string => join(repoRoot(), 'scripts', 'debian-root.sh');
 

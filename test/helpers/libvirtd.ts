@@ -48,6 +48,7 @@ import { repoRoot } from '../../scripts/lib/guest';
 import { Watchdog } from '../../scripts/lib/watchdog';
 import { pidAlive } from '../../scripts/lib/pid';
 import { runArgs } from './debian-root';
+import { takeLibvirtLock } from '../../scripts/lib/libvirt-lock';
 
 /** Directories libvirtd uses in system mode, each replaced by a private one. */
 const MOUNTS: ReadonlyArray<readonly [host: string, sub: string]> = [
@@ -249,6 +250,9 @@ for m in "$@"; do rmdir "$m" 2>/dev/null; done
 exit 0
 `;
 
+/** How long start() waits for another libvirt test on this machine to end. */
+const LOCK_WAIT_MS = 15 * 60_000;
+
 /** virsh calls made while stopping: short, so stop() fits in an afterAll hook's time. */
 const STOP_VIRSH_TIMEOUT_MS = 15_000;
 
@@ -271,15 +275,34 @@ export class Libvirtd {
     private readonly createdMountPoints: readonly string[],
     private readonly exited: Promise<void>,
     private readonly watchdog: Watchdog,
+    private readonly releaseLock: () => void,
   ) {
     this.uri = `qemu:///system?socket=${join(dir, 'run', 'libvirt-sock')}`;
   }
 
   /** Starts virtlogd and libvirtd in a private mount namespace and waits until virsh can connect. */
   static async start(
-    opts: { readonly timeoutMs?: number; readonly root?: string } = {},
+    opts: {
+      readonly timeoutMs?: number;
+      readonly root?: string;
+      readonly lockWaitMs?: number;
+    } = {},
   ): Promise<Libvirtd> {
     requireLibvirt(opts.root);
+    // Held until stop() (or this process's death): see libvirt-lock.ts.
+    const releaseLock = await takeLibvirtLock(opts.lockWaitMs ?? LOCK_WAIT_MS);
+    try {
+      return await Libvirtd.startLocked(opts, releaseLock);
+    } catch (err) {
+      releaseLock();
+      throw err;
+    }
+  }
+
+  private static async startLocked(
+    opts: { readonly timeoutMs?: number; readonly root?: string },
+    releaseLock: () => void,
+  ): Promise<Libvirtd> {
     ensureUsers(opts.root);
     // Short: the socket path must fit in sockaddr_un (108 bytes).
     const dir = mkdtempSync('/tmp/qs-lv-');
@@ -319,7 +342,7 @@ export class Libvirtd {
       String(child.pid ?? 0),
       ...created,
     ]);
-    const daemon = new Libvirtd(dir, child, created, exited, watchdog);
+    const daemon = new Libvirtd(dir, child, created, exited, watchdog, releaseLock);
     try {
       await waitFor('libvirtd to accept connections', opts.timeoutMs ?? 60_000, async () => {
         if (child.exitCode !== null || child.signalCode !== null) {
@@ -443,8 +466,9 @@ export class Libvirtd {
       await sleep(500);
       for (const pid of [...(virtlogd ? [virtlogd] : []), ...qemu]) this.killPid(pid, 'SIGKILL');
       this.cleanup();
-      // Cleaned up: the watchdog may go.
+      // Cleaned up: the watchdog may go, and the next libvirt test may start.
       this.watchdog.release();
+      this.releaseLock();
     }
   }
 

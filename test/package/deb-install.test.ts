@@ -37,11 +37,11 @@ import {
   SUITE_VERSION,
   inRoot,
   makeRoot,
+  rootPackages,
   runArgs,
   shInRoot,
   type Suite,
 } from '../helpers/debian-root';
-import { ROOT_PACKAGES } from '../helpers/package-roots';
 import type { BuiltPackage } from '../../scripts/package-deb';
 
 jest.setTimeout(20 * 60_000);
@@ -113,7 +113,7 @@ describe.each<Suite>(['bookworm', 'trixie'])('Debian %s', (suite) => {
   let qemuBefore = '';
 
   beforeAll(async () => {
-    await makeRoot(suite, root, ROOT_PACKAGES[suite]);
+    await makeRoot(suite, root, rootPackages(suite));
     if (suite === 'bookworm') await addLocalRepository(root, [nodejsStandIn()]);
     before = snapshot(root);
     diversionsBefore = await shInRoot(root, 'dpkg-divert --list | sort');

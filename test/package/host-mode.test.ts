@@ -33,9 +33,14 @@ import {
   readLoadedFilters,
 } from '../helpers/guest';
 import { addLocalRepository, builtDeb, nodejsStandIn } from '../helpers/deb';
-import { SUITE_VERSION, makeRoot, shInRoot, type Suite } from '../helpers/debian-root';
+import {
+  SUITE_VERSION,
+  makeRoot,
+  rootPackages,
+  shInRoot,
+  type Suite,
+} from '../helpers/debian-root';
 import { Libvirtd } from '../helpers/libvirtd';
-import { ROOT_PACKAGES } from '../helpers/package-roots';
 import { pidAlive } from '../../scripts/lib/pid';
 import type { HostStatus } from '../../src/cli/commands/host-mode';
 
@@ -86,7 +91,7 @@ describe.each<Suite>(['bookworm', 'trixie'])('Debian %s', (suite) => {
 
   beforeAll(async () => {
     const deb = builtDeb();
-    await makeRoot(suite, root, ROOT_PACKAGES[suite]);
+    await makeRoot(suite, root, rootPackages(suite));
     if (suite === 'bookworm') await addLocalRepository(root, [nodejsStandIn()]);
     await shInRoot(root, `apt-get install -y -q ${deb.file}`, { env });
     pristine = qemuEntries(root);

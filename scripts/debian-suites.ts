@@ -192,7 +192,7 @@ async function copyTree(repo: string, dest: string): Promise<void> {
 const PREPARE_SCRIPT = `set -e
 cd ${INNER_REPO}
 echo "debian-suites: inside: Debian $(cat /etc/debian_version), $(qemu-system-x86_64 --version | head -n 1), libvirt $(libvirtd --version | sed 's/.* //'), Node $(node --version), npm $(npm --version)" >&2
-exec sh scripts/setup.sh
+exec sh scripts/setup.sh --suites-only
 `;
 /** Where the host-built .deb goes inside the root. */
 const INNER_DEB_DIR = '/srv/qemu-sandboxed-deb';

@@ -27,8 +27,15 @@ if [ "${1:-}" = --print-packages ]; then
   exit 0
 fi
 
+# `setup.sh --suites-only`: without the package tests' tools (the Debian 13
+# root's run of the kernel and e2e suites needs none of them).
+tools=$PACKAGE_TOOLS
+if [ "${1:-}" = --suites-only ]; then
+  tools=""
+fi
+
 missing=""
-for p in $PACKAGES $PACKAGE_TOOLS; do
+for p in $PACKAGES $tools; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

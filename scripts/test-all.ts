@@ -1,18 +1,21 @@
 /**
- * `npm test` after lint: every jest project on this host, then the kernel
- * and e2e suites inside a Debian 13 root (scripts/debian-suites.ts), then one
- * closing line over both:
+ * `npm test` after lint: jest's unit, kernel, e2e and package projects on
+ * this host and the kernel and e2e suites inside a Debian 13 root
+ * (scripts/debian-suites.ts), then one closing line over all of them:
  *
  *   all: N passed, N failed, N skipped
  *
  * preceded by one line per run saying where it ran (Debian release, QEMU and
- * libvirt versions). The Debian root is prepared (built or copied from the
- * cache, npm ci, build: mostly downloads and disk) while the host's jest
- * runs; its output is held back until the host's jest is done, and its own
- * jest starts only then, so the two sets of VMs never share the CPUs. Both
- * runs always happen, so one failing does not hide the other's results.
- * Exit 0 only when both ended 0 and nothing failed; a run that produced no
- * results counts as one failure.
+ * libvirt versions) and one with the time of each part. Order, for 2 cores:
+ * the host's unit, kernel and e2e tests first, while the Debian roots are
+ * built (scripts/lib/debian-roots.ts: one per release, shared by every test
+ * of the run) and the Debian 13 one is prepared (npm ci, build, the .deb
+ * installed: mostly downloads and disk); then the package tests (mostly apt
+ * and dpkg in Debian roots) together with the Debian 13 suites' jest, whose
+ * output is held back and shown after theirs. Every run always happens, so
+ * one failing does not hide another's results. Exit 0 only when every run
+ * ended 0 and nothing failed; a run that produced no results counts as one
+ * failure. The container image's test is not here: `npm run test:container`.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -41,10 +44,14 @@ function exitOf(cmd: string, args: readonly string[]): Promise<number> {
 
 /**
  * debian-suites.js --hold, started now: it prepares while we run the host's
- * jest. Its output waits in memory (in order) until release(), which also
- * tells it to go on to its jest; exit resolves with its exit status.
+ * jest. Its output waits in memory (in order) until show(); go() tells it to
+ * go on to its jest; exit resolves with its exit status.
  */
-function startHeld(args: readonly string[]): { release: () => void; exit: Promise<number> } {
+function startHeld(args: readonly string[]): {
+  go: () => void;
+  show: () => void;
+  exit: Promise<number>;
+} {
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let held: Array<[NodeJS.WriteStream, Buffer]> | undefined = [];
   const forward = (to: NodeJS.WriteStream) => (b: Buffer) => {
@@ -63,12 +70,11 @@ function startHeld(args: readonly string[]): { release: () => void; exit: Promis
     });
     child.on('close', (code, signal) => resolve(signal ? 128 : (code ?? 1)));
   });
-  const release = (): void => {
+  const show = (): void => {
     for (const [to, b] of held ?? []) to.write(b);
     held = undefined;
-    child.stdin.end('go\n');
   };
-  return { release, exit };
+  return { go: () => child.stdin.end('go\n'), show, exit };
 }
 
 function firstLine(cmd: string, args: readonly string[], pattern: RegExp): string {
@@ -192,13 +198,21 @@ async function main(): Promise<number> {
     process.stdout.write(`\ntest-all: the Debian 12 root for the package tests: ${warmed}\n`);
     times.push(`waiting for the Debian 12 root ${elapsed(t)}`);
     t = Date.now();
+    // The package tests are mostly apt and dpkg in the Debian roots (disk,
+    // not CPU): the Debian 13 suites' jest runs at the same time. Its output
+    // is shown after theirs.
+    debian.go();
+    const debianDone = debian.exit.then((code) => {
+      times.push(`Debian 13 suites ${elapsed(t)}`);
+      return code;
+    });
     const packages = await hostRun(dir, repo, ['package'], `${label}, package tests`);
     times.push(`package tests ${elapsed(t)}`);
-    process.stdout.write('\ntest-all: the host is done; the Debian 13 run follows\n');
-    t = Date.now();
-    debian.release();
-    const runs = [host, packages, await debianResult(debianOut, await debian.exit)];
-    times.push(`Debian 13 suites (after the host) ${elapsed(t)}`);
+    process.stdout.write(
+      "\ntest-all: the package tests are done; the Debian 13 run's output follows\n",
+    );
+    debian.show();
+    const runs = [host, packages, await debianResult(debianOut, await debianDone)];
     const total = runs.reduce(
       (t, r) => ({
         passed: t.passed + r.passed,

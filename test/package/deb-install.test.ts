@@ -18,7 +18,6 @@ import {
   mkdirSync,
   readdirSync,
   readlinkSync,
-  realpathSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -171,7 +170,9 @@ describe.each<Suite>(['bookworm', 'trixie'])('Debian %s', (suite) => {
     }
     expect(record.vm.lines.some((l) => l.startsWith(GUEST_MARKER))).toBe(true);
     // The same process became the root's QEMU, under our program byte for byte.
-    expect(record.exe).toBe(join(realpathSync(root), 'usr', 'bin', 'qemu-system-x86_64'));
+    // The root is the / of the process's own mount namespace (debian-root.sh
+    // run pivots into it): the kernel names its binary from there.
+    expect(record.exe).toBe('/usr/bin/qemu-system-x86_64');
     expect(record.filterHashes).toEqual(expectedFilterHashes(LIBVIRT_SANDBOX));
     expect(record.noNewPrivs).toBe('1');
     const launch = JSON.parse(

@@ -14,7 +14,7 @@
  */
 import { constants, openSync, writeSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { EXIT, LaunchError } from './errors';
+import { EXIT, LaunchError } from '../src/launch/errors';
 
 export const LOG_ENV = 'QEMU_SANDBOXED_LOG';
 export const LOG_LEVEL_ENV = 'QEMU_SANDBOXED_LOG_LEVEL';
@@ -41,7 +41,7 @@ export interface LaunchRecord {
   readonly execBy?: 'descriptor' | 'path';
   /** What we appended for QEMU's own -sandbox (resourcecontrol with thread-context), if anything. */
   readonly qemuSandbox: string | null;
-  /** The Landlock domain QEMU enters (src/policy/landlock-plan.ts), or why none. */
+  /** The Landlock domain QEMU enters (src/launch/landlock-plan.ts), or why none. */
   readonly landlock?: string;
   /** Milliseconds since Node started (so Node's own start-up is included). */
   readonly elapsedMs: number;

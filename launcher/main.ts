@@ -16,46 +16,28 @@
  * Any failure: one line on stderr, a documented exit code (errors.ts), and
  * QEMU is never started unfiltered. Only `-sandbox off` runs without a filter.
  */
-import { openSync, readFileSync, readdirSync, realpathSync, writeSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { readPrecompiled } from '../src/compiler/precompiled';
-import type { CompiledFilter } from '../src/compiler/types';
-import { CONFIG_ENV, ConfigError, loadConfig } from '../src/policy/config';
-import { ExtraFilesError } from '../src/policy/extra-files';
-import { extractSandbox, parseQemuArgs, vmNameOf } from '../src/policy/qemu-args';
+import { EXIT, LaunchError, type ExitCode } from '../src/launch/errors';
+import { realLaunchHost } from '../src/launch/host';
+import { landlockRecord } from '../src/launch/landlock-plan';
+import { loadLaunchConfig, planLaunch, type LaunchPlan } from '../src/launch/plan';
+import { preflightReport } from '../src/launch/preflight';
+import { parseQemuArgs } from '../src/policy/qemu-args';
 import { SandboxOptionError, policyToString } from '../src/policy/sandbox-option';
-import {
-  resolveLaunchPolicy,
-  tighteningWarning,
-  type LaunchPolicy,
-} from '../src/policy/site-policy';
-import type { SandboxPolicy } from '../src/policy/types';
-import {
-  chooseBinary,
-  execByDescriptorKeepsName,
-  resolveBinary,
-  scriptInterpreterOf,
-  type ResolvedBinary,
-} from './binary';
+import type { LaunchPolicy } from '../src/policy/site-policy';
 import { environmentMap, qemuEnvironment } from './env';
-import { EXIT, LaunchError, type ExitCode } from './errors';
-import { checkKernelSupport } from './kernel';
-import { landlockRecord, planLandlock, type LandlockPlan } from '../src/policy/landlock-plan';
 import { createLog, type LauncherLog } from './log';
-import { planNoNewPrivs } from './no-new-privs';
-import { filesFindings, preflight, preflightReport, type PreflightFinding } from './preflight';
-import { cacheDir, planDelegation, qemuSupportsSandbox } from './delegation';
+import { prepareFiles } from './prepare-files';
 import { restoreDescriptors, restoreLimits, restoreSignals } from './restore';
 import { cmdlineArgs, parseTrampolineArgs } from './state';
 
-// The compiler, the syscall tables and the gate are required only on the
-// paths that need them (start-up cost).
+// The native calls and the gate are required only on the paths that need
+// them (start-up cost), as the plan requires the compiler and the tables.
 type Native = typeof import('../src/native');
-type Arch = typeof import('../src/arch');
 type Gate = typeof import('../src/native/gate');
 type Landlock = typeof import('../src/native/landlock');
-type Files = typeof import('./files');
 
 /** How long the gate waits for our execve's notification. */
 const GATE_TIMEOUT_MS = 10_000;
@@ -94,35 +76,6 @@ export function qemuRawArgs(raw: readonly Buffer[], strings: readonly string[]):
   return raw.filter((_, i) => !drop.has(i));
 }
 
-/**
- * Config + command line -> policy: site default < vms[NAME] < -sandbox, then
- * the site minimum as a floor (src/policy/site-policy.ts). Bad input throws
- * (LaunchError / SandboxOptionError).
- */
-function policyFrom(strings: readonly string[], env: Record<string, string>) {
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      throw new LaunchError(
-        `${e.message} (fix the file, or point ${CONFIG_ENV} at another)`,
-        EXIT.usage,
-      );
-    }
-    throw e;
-  }
-  const { qemuArgs, sandboxValues } = extractSandbox(strings);
-  const launch = resolveLaunchPolicy({ config, sandboxValues, vm: vmNameOf(qemuArgs) });
-  return {
-    config,
-    qemuArgs,
-    launch,
-    resolved: launch.resolved,
-    sandboxOnCommandLine: sandboxValues.length > 0,
-  };
-}
-
 /** The launch record's policy fields: the VM, where each key came from, what the minimum raised. */
 function policyRecord(launch: LaunchPolicy) {
   return {
@@ -139,6 +92,15 @@ function policyRecord(launch: LaunchPolicy) {
   };
 }
 
+/** The trampoline's real path (a QEMU binary resolving to it would exec us again). */
+function selfPath(): string | undefined {
+  try {
+    return realpathSync(join(__dirname, '..', '..', 'launcher', 'qemu-sandboxed'));
+  } catch {
+    return undefined;
+  }
+}
+
 function run(log: { current?: LauncherLog }): void {
   // Milliseconds since Node started, at the end of each phase (in the launch record).
   const marks: Record<string, number> = { main: ms() };
@@ -148,9 +110,18 @@ function run(log: { current?: LauncherLog }): void {
   log.current = createLog(env);
   const strings = state.args.map((b) => b.toString('utf8'));
 
-  let parsed;
+  // Everything is decided here, before any state changes (src/launch/plan.ts).
+  let plan: LaunchPlan;
   try {
-    parsed = policyFrom(strings, env);
+    plan = planLaunch(
+      { args: strings, config: loadLaunchConfig(env), invokedAs: state.invokedAs },
+      {
+        ...realLaunchHost({ env, self: selfPath() }),
+        mark: (phase) => {
+          marks[phase] = ms();
+        },
+      },
+    );
   } catch (e) {
     if (e instanceof SandboxOptionError) {
       if (e.help) {
@@ -163,168 +134,38 @@ function run(log: { current?: LauncherLog }): void {
     }
     throw e;
   }
-  const { config, qemuArgs, launch, resolved, sandboxOnCommandLine } = parsed;
-  marks.policy = ms();
-  const policy: SandboxPolicy = resolved.policy;
-  for (const w of resolved.warnings) {
-    stderrLine(`qemu-sandboxed: warning: ${w}`);
+  const { policy, binary, filter, landlock } = plan;
+  for (const w of plan.warnings) stderrLine(`qemu-sandboxed: warning: ${w}`);
+  if (plan.findings.length > 0) {
+    for (const l of preflightReport(plan.findings, policy.preflight)) stderrLine(l);
+    if (plan.verdict === 'refused') {
+      log.current.error('preflight refused', { findings: plan.findings });
+      exit(EXIT.usage);
+    }
+    log.current.warn('preflight warnings', { findings: plan.findings });
   }
-  const tightenedLine = tighteningWarning(launch);
-  if (tightenedLine !== undefined) stderrLine(`qemu-sandboxed: warning: ${tightenedLine}`);
-
-  let self: string | undefined;
-  try {
-    self = realpathSync(join(__dirname, '..', '..', 'launcher', 'qemu-sandboxed'));
-  } catch {
-    self = undefined;
-  }
-  const binary: ResolvedBinary = resolveBinary(
-    chooseBinary({ env, configBinary: config.binary, invokedAs: state.invokedAs }),
-    env.PATH,
-    self,
-  );
+  if (plan.unavailable.length > 0) throw plan.unavailable[0];
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const native = require('../src/native') as Native;
-  const nnp = planNoNewPrivs(policy, readFileSync('/proc/self/status', 'latin1'));
-
-  marks.binary = ms();
-  // Under spawn=deny the gate lets exactly one exec through: it runs the file
-  // opened here, whose first bytes preflight reads (a script needs a second
-  // exec), by descriptor where the kernel then keeps QEMU's name; elsewhere
-  // by path. Close-on-exec: QEMU never sees it. An execute-only binary
-  // cannot be opened (EACCES): it cannot be a script either (an interpreter
-  // must read it), so it is exec'd by path.
-  const gated = policy.enable && policy.spawn === 'deny';
-  let binaryFd: number | undefined;
-  if (gated) {
-    try {
-      binaryFd = openSync(binary.path, 'r');
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code !== 'EACCES')
-        throw new LaunchError(
-          `cannot open ${binary.path}: ${err.code ?? err.message}`,
-          err.code === 'ENOENT' ? EXIT.notFound : EXIT.cannotExecute,
-        );
-    }
-  }
-  // files=deny: the Landlock path rules for this command line (launcher/files.ts),
-  // decided now, with the refusals preflight reports.
-  let fileRules: Parameters<typeof planLandlock>[2] = [];
-  let fileRefusals: PreflightFinding[] = [];
-  let filePreparation: () => void = () => undefined;
-  if (policy.enable && policy.files === 'deny') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const files = require('./files') as Files;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { hostFileFacts } = require('./file-facts') as typeof import('./file-facts');
-    let extras;
-    try {
-      extras = files.extraFiles(config, env);
-    } catch (e) {
-      if (e instanceof ExtraFilesError) throw new LaunchError(e.message, EXIT.usage);
-      throw e;
-    }
-    const plan = files.planFiles(qemuArgs, {
-      cwd: process.cwd(),
-      env,
-      binary: binary.path,
-      pid: process.pid,
-      extras,
-      facts: hostFileFacts(),
-    });
-    fileRules = plan.rules;
-    fileRefusals = filesFindings(plan.refusals);
-    filePreparation = () => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require('./file-facts') as typeof import('./file-facts')).prepareFiles(plan.prepare);
-    };
-  }
-  const findings = [
-    ...preflight(qemuArgs, policy, {
-      noNewPrivs: nnp.inEffect,
-      sandboxOnCommandLine,
-      raisedByMinimum: new Set(launch.tightened.map((t) => t.key)),
-      // Only spawn=deny cares whether the binary is a script (one read of its first bytes).
-      binary:
-        binaryFd !== undefined
-          ? { path: binary.path, interpreter: scriptInterpreterOf(binaryFd) }
-          : undefined,
-    }),
-    ...fileRefusals,
-  ];
-  if (findings.length > 0) {
-    const lines = preflightReport(findings, policy.preflight);
-    for (const l of lines) stderrLine(l);
-    if (policy.preflight === 'enforce') {
-      log.current.error('preflight refused', { findings });
-      exit(EXIT.usage);
-    }
-    log.current.warn('preflight warnings', { findings });
-  }
-
-  const delegation = planDelegation(
-    policy,
-    qemuArgs,
-    () => qemuSupportsSandbox(binary.path, env, cacheDir(env, process.getuid?.() ?? -1)),
-    binary.path,
-  );
-
-  marks.preflight = ms();
-  let filter: CompiledFilter | undefined;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const arch = (): Arch => require('../src/arch') as Arch;
-  // The build's compile cache when it applies (it checks filters/ and the
-  // compiler are the ones it was built from); else the compiler, live.
-  const cached = policy.enable ? readPrecompiled(delegation.filterPolicy) : null;
-  if (cached) native.useHostSyscalls(cached.host);
-  const abiName = policy.enable ? (cached?.host.name ?? arch().detectHostAbi()) : null;
-  if (abiName !== null) {
-    filter =
-      cached?.filter ??
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require('../src/compiler') as typeof import('../src/compiler')).compilePolicy(
-        delegation.filterPolicy,
-        abiName,
-      );
-    checkKernelSupport(filter.program);
-  }
-  const armGate = filter?.needsExecGate === true;
-  // The Landlock domain (src/policy/landlock-plan.ts): what the kernel offers decides.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const landlockNative = (): Landlock => require('../src/native/landlock') as Landlock;
-  const hostSyscalls = abiName === null ? undefined : (cached?.host ?? arch().getAbi(abiName));
-  const landlockNumbers = hostSyscalls && landlockNative().landlockNumbers(hostSyscalls.syscalls);
-  const landlock: LandlockPlan = planLandlock(
-    policy,
-    policy.enable ? landlockNative().landlockSupport(landlockNumbers) : { abi: 0 },
-    fileRules,
-  );
-  if (!landlock.apply && landlock.missing) {
-    throw new LaunchError(`${landlock.reason}; QEMU was not started`, EXIT.unavailable);
-  }
-  marks.compile = ms();
-
+  // The compile cache's host facts spare loading src/arch in the native calls.
+  if (plan.abi) native.useHostSyscalls(plan.abi);
+  const armGate = plan.execGate;
   const args = [
     ...qemuRawArgs(state.args, strings),
-    ...delegation.extraArgs.map((s) => Buffer.from(s)),
+    ...plan.delegation.extraArgs.map((s) => Buffer.from(s)),
   ];
-  const byDescriptor =
-    armGate &&
-    binaryFd !== undefined &&
-    execByDescriptorKeepsName(readFileSync('/proc/sys/kernel/osrelease', 'latin1'));
   const exec = native.prepareExec(
     binary.path,
     [Buffer.from(binary.path), ...args],
     qemuEnvironment(state.environ),
-    byDescriptor ? binaryFd : undefined,
+    plan.execBy === 'descriptor' ? plan.binaryFd : undefined,
   );
 
   // ---- from here on the process is being turned into QEMU ----
   restoreDescriptors(state.fds);
   restoreLimits(state);
-  if (nnp.set) native.setNoNewPrivs();
+  if (plan.noNewPrivs.set) native.setNoNewPrivs();
 
   let listener = -1;
   if (filter) {
@@ -358,18 +199,18 @@ function run(log: { current?: LauncherLog }): void {
 
   log.current.launch({
     policy: policyToString(policy),
-    ...policyRecord(launch),
-    abi: abiName,
+    ...policyRecord(plan.launch),
+    abi: plan.abi?.name ?? null,
     binary: binary.path,
     binarySource: binary.source,
     ...(binary.divertedFrom !== undefined ? { divertedFrom: binary.divertedFrom } : {}),
     filterLength: filter ? filter.program.length : null,
     filterHash: filter ? filter.hash : null,
-    filterSource: filter ? (cached ? 'precompiled' : 'compiled') : null,
-    noNewPrivs: nnp.inEffect,
+    filterSource: plan.filterSource,
+    noNewPrivs: plan.noNewPrivs.inEffect,
     execGate: armGate,
-    ...(armGate ? { execBy: byDescriptor ? 'descriptor' : 'path' } : {}),
-    qemuSandbox: delegation.extraArgs.length > 0 ? delegation.extraArgs[1] : null,
+    ...(plan.execBy ? { execBy: plan.execBy } : {}),
+    qemuSandbox: plan.delegation.extraArgs.length > 0 ? plan.delegation.extraArgs[1] : null,
     landlock: landlockRecord(landlock),
     elapsedMs: ms(),
     marks,
@@ -389,10 +230,13 @@ function run(log: { current?: LauncherLog }): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const gate = armGate ? (require('../src/native/gate') as Gate) : undefined;
   let threadsBeforeDomain: ReadonlySet<number> | undefined;
+  const landlockNumbers = plan.landlockNumbers;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const landlockNative = (): Landlock => require('../src/native/landlock') as Landlock;
   if (landlock.apply && landlockNumbers) {
     try {
       // The files QEMU would create, made now so that the rules can name them.
-      filePreparation();
+      if (plan.files) prepareFiles(plan.files.prepare);
     } catch (e) {
       throw new LaunchError(
         `files=deny: preparing QEMU's files failed: ${(e as Error).message}; QEMU was not started`,
@@ -417,15 +261,15 @@ function run(log: { current?: LauncherLog }): void {
     threadsBeforeDomain = new Set(readdirSync('/proc/self/task').map(Number));
   }
 
-  if (!armGate || abiName === null || gate === undefined) {
+  if (!armGate || plan.abi === null || gate === undefined) {
     const errno = exec.run();
     // Still here: execve failed. Nothing ran; the filter dies with us.
     throw execFailed(binary.path, errno);
   }
 
-  const abi = hostSyscalls ?? arch().getAbi(abiName);
+  const abi = plan.abi;
   const nr = abi.syscalls.get(exec.syscall);
-  if (nr === undefined) throw new LaunchError(`no ${exec.syscall} on ${abiName}`, EXIT.software);
+  if (nr === undefined) throw new LaunchError(`no ${exec.syscall} on ${abi.name}`, EXIT.software);
   const outcome = gate.execThroughGate(
     exec,
     listener,

@@ -9,7 +9,7 @@
  * and environment values need not be UTF-8, and must reach QEMU unchanged.
  */
 import { readFileSync } from 'node:fs';
-import { LaunchError, EXIT } from './errors';
+import { LaunchError, EXIT } from '../src/launch/errors';
 
 /** O_CLOEXEC as /proc/<pid>/fdinfo shows it in `flags:` (octal 02000000). */
 export const FDINFO_O_CLOEXEC = 0o2000000;

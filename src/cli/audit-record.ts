@@ -97,14 +97,16 @@ export function splitFields(text: string): Map<string, { value: string; quoted: 
  * quote, a control or non-ASCII character, and quotes the others; an unquoted
  * even-length run of hex digits is such an encoding.
  */
-function untrustedString(f: { value: string; quoted: boolean } | undefined): string | undefined {
+export function untrustedString(
+  f: { value: string; quoted: boolean } | undefined,
+): string | undefined {
   if (f === undefined) return undefined;
   if (f.quoted || f.value === '(null)') return f.value;
   if (/^(?:[0-9A-Fa-f]{2})+$/.test(f.value)) return Buffer.from(f.value, 'hex').toString('utf8');
   return f.value; // ausearch -i prints it decoded and unquoted
 }
 
-function integer(value: string | undefined): number | undefined {
+export function integer(value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
   if (/^0x[0-9a-f]+$/i.test(value)) return Number.parseInt(value.slice(2), 16);
   if (/^-?\d+$/.test(value)) return Number.parseInt(value, 10);
@@ -127,7 +129,7 @@ function auditName(name: SeccompActionName): string {
   return name.toLowerCase().replace(/_/g, '-');
 }
 
-function parseStamp(text: string): { timeMs?: number; serial?: number } {
+export function parseStamp(text: string): { timeMs?: number; serial?: number } {
   // Raw form: seconds.millis:serial
   let m = /^(\d+)\.(\d{1,3}):(\d+)$/.exec(text);
   if (m) {

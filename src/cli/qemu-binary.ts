@@ -1,11 +1,11 @@
 /**
  * Which QEMU the launcher would run. The rules belong to the launcher
- * (launcher/binary.ts); this adapter only calls them, so `doctor` can never
+ * (src/launch/binary.ts); this adapter only calls them, so `doctor` can never
  * disagree with what `qemu-sandboxed` does.
  */
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { chooseBinary, resolveBinary } from '../../launcher/binary';
+import { chooseBinary, resolveBinary } from '../launch/binary';
 import type { SiteConfig } from '../policy';
 import { packageRoot } from '../policy/rules';
 

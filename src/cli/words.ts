@@ -182,7 +182,7 @@ export function actionLabel(a: ResolvedAction): string {
 /**
  * files=deny, for `groups`, `explain`, `compile` and `export`: not a seccomp
  * group but a Landlock ruleset the launcher builds for each command line
- * (launcher/files.ts), so these are words, not rules.
+ * (src/launch/files.ts), so these are words, not rules.
  */
 export const FILES_SWITCH = {
   name: 'files',

@@ -20,7 +20,7 @@ export interface SandboxPolicy {
   readonly preflight: 'enforce' | 'warn';
   /**
    * Extension: `deny` confines QEMU to the files its command line names
-   * (a Landlock ruleset, launcher/files.ts). Not part of the seccomp program.
+   * (a Landlock ruleset, src/launch/files.ts). Not part of the seccomp program.
    */
   readonly files: 'allow' | 'deny';
 }

@@ -369,7 +369,7 @@ describe('a domain with the launcher as <emulator>', () => {
     // or QEMU's own. A `-object thread-context` (libvirt adds one for some
     // memory setups) makes the launcher compile ours without resourcecontrol
     // and delegate that group to QEMU's -sandbox, which QEMU stacks on ours
-    // after creating its thread contexts (launcher/delegation.ts).
+    // after creating its thread contexts (src/launch/delegation.ts).
     // PTRACE_SECCOMP_GET_FILTER's index 0 is the oldest filter (seen on this
     // kernel: the launcher's, whose hash it logs, comes first).
     const threadContext = cmdline.some((a) => a.includes('thread-context'));
@@ -474,11 +474,15 @@ describe('a domain with the launcher as <emulator>', () => {
     expect(tailLines.join('\n')).toMatch(/reason=destroyed/);
   });
 
-  test('files=deny from the site config: the domain boots with only its own files, and stops', async () => {
+  test('files=deny from the site config: the domain boots with only its own files; hot-plug needs an extra path; save, restore and shutdown work', async () => {
     if ((await need().virsh('domstate', DOMAIN)).stdout.trim() !== 'shut off') {
       await need().virsh('destroy', DOMAIN);
     }
-    const config = { sandbox: 'on,files=deny' };
+    // Two directories of disks for hot-plug: one given as an extra path, one not.
+    const granted = mkdtempSync(join(need().dir, 'granted-'));
+    const other = mkdtempSync(join(need().dir, 'other-'));
+    for (const d of [granted, other]) writeFileSync(join(d, 'hot.img'), Buffer.alloc(1 << 20));
+    const config = { sandbox: 'on,files=deny', files: { [granted]: 'rw' as const } };
     need().setSandboxConfig(config);
     note('', '# cat /etc/qemu-sandboxed/config.json', JSON.stringify(config));
     let boot: { pid: number; ms: number };
@@ -519,7 +523,50 @@ describe('a domain with the launcher as <emulator>', () => {
     );
     note(`# ${probe.command}`, (probe.stdout + probe.stderr).trim());
     expect(probe.stdout + probe.stderr).toMatch(/Permission denied/);
-    await virsh('destroy', DOMAIN);
-    expect(await waitState(/^shut off/, 30_000)).toBe('shut off (destroyed)');
-  });
+
+    // Hot-plug: QEMU opens the image itself (blockdev-add), so only a granted path works.
+    const refused = await need().virsh(
+      'attach-disk',
+      DOMAIN,
+      join(other, 'hot.img'),
+      'vdb',
+      '--live',
+      '--targetbus',
+      'virtio',
+    );
+    note(`# ${refused.command}`, (refused.stdout + refused.stderr).trim());
+    expect(refused.stdout + refused.stderr).toMatch(/Permission denied/);
+    await virsh(
+      'attach-disk',
+      DOMAIN,
+      join(granted, 'hot.img'),
+      'vdc',
+      '--live',
+      '--targetbus',
+      'virtio',
+    );
+    expect((await virsh('domblklist', DOMAIN)).stdout).toContain(join(granted, 'hot.img'));
+
+    // virsh save: libvirt opens the file and QEMU migrates into the descriptor it is given.
+    const saved = join(granted, 'domain.save');
+    await virsh('save', DOMAIN, saved);
+    expect(await waitState(/^shut off/, 60_000)).toBe('shut off (saved)');
+    // virsh restore: a new QEMU, under the same site config, with the hot-plugged disk on its command line.
+    need().setSandboxConfig(config);
+    try {
+      await virsh('restore', saved);
+    } finally {
+      need().setSandboxConfig(undefined);
+    }
+    expect(await waitState(/^running/, 60_000)).toMatch(/^running/);
+    const restored = launchRecords(read(need().domainLog(DOMAIN))).pop();
+    expect(String(restored?.policy)).toMatch(/(^|,)files=deny(,|$)/);
+    expect((await virsh('domblklist', DOMAIN)).stdout).toContain(join(granted, 'hot.img'));
+
+    // ACPI shutdown, as without files=deny.
+    await virsh('shutdown', '--mode', 'acpi', DOMAIN);
+    const state = await waitState(/^shut off/, 90_000);
+    note(`# virsh domstate --reason ${DOMAIN}`, state);
+    expect(state).toBe('shut off (shutdown)');
+  }, 600_000);
 });

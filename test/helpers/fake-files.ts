@@ -1,10 +1,10 @@
 /**
  * An in-memory filesystem as the files=deny analysis sees it (FileFacts):
  * what exists, what kind it is, the first bytes of image files. For unit
- * tests of launcher/files*.ts, which never touch the real filesystem.
+ * tests of src/launch/files*.ts, which never touch the real filesystem.
  */
 import { dirname } from 'node:path';
-import type { FileFacts, PathKind } from '../../launcher/files-common';
+import type { FileFacts, PathKind } from '../../src/launch/files-common';
 
 export interface FakeFs {
   readonly facts: FileFacts;

@@ -418,7 +418,13 @@ export class Libvirtd {
    * operator configures the launcher); undefined removes it.
    */
   setSandboxConfig(
-    config: { readonly sandbox?: string; readonly binary?: string } | undefined,
+    config:
+      | {
+          readonly sandbox?: string;
+          readonly binary?: string;
+          readonly files?: Readonly<Record<string, 'ro' | 'rw'>>;
+        }
+      | undefined,
   ): void {
     const file = this.path('qemu-sandboxed', 'config.json');
     if (config === undefined) rmSync(file, { force: true });

@@ -4,7 +4,7 @@
  * resourcecontrol=deny forbids, so the launcher leaves that group out of its
  * own filter and appends `-sandbox on,obsolete=allow,resourcecontrol=deny`
  * for QEMU to apply after it created its thread contexts
- * (launcher/delegation.ts). Checked here: libvirt's default string starts,
+ * (src/launch/delegation.ts). Checked here: libvirt's default string starts,
  * QEMU stacks its filter on ours, and changing the affinity after start-up is
  * refused; with resourcecontrol=allow (the control) the same change works.
  * A QEMU without -sandbox is refused before anything runs.
@@ -12,7 +12,7 @@
 import { existsSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import execa from 'execa';
-import { QEMU_SANDBOX_ARG } from '../../launcher/delegation';
+import { QEMU_SANDBOX_ARG } from '../../src/launch/delegation';
 import { LAUNCHER, emptyConfig, requireLauncher, scratchDir } from '../helpers/probe';
 
 jest.setTimeout(60000);

@@ -12,7 +12,7 @@ import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import execa from 'execa';
-import { EXIT } from '../../launcher/errors';
+import { EXIT } from '../../src/launch/errors';
 import {
   LAUNCHER,
   baseEnv,

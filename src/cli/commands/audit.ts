@@ -2,7 +2,9 @@
  * `audit [FILE|-] [--since TIME]`: "why did my VM die?" Each kernel seccomp
  * record becomes: when, which process, which ABI and syscall, what the filter
  * did, which of our groups denies that call, and the -sandbox change that
- * would allow it.
+ * would allow it. Each Landlock denial (files=deny, and the scoping every
+ * -sandbox on applies) becomes: when, QEMU's pid, the process refused, the
+ * path and access, and the extra path that would allow it.
  */
 import {
   ABI_NAMES,
@@ -17,6 +19,7 @@ import { activeRules, groupOf, policyChangeToAllow } from '../../policy';
 import type { GroupName } from '../../policy/types';
 import { describeCode, parseSeccompRecords, type SeccompRecord } from '../audit-record';
 import { readInputFile, readKernelLog } from '../audit-source';
+import { allowDenial, parseLandlockDenials } from '../landlock-record';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
 import { InputError } from '../errors';
@@ -62,11 +65,30 @@ export interface AuditEntry {
   readonly raw: string;
 }
 
+/** One Landlock denial, explained. */
+export interface LandlockEntry {
+  readonly time: string | null;
+  /** The process that entered the domain: the launcher, so QEMU's pid (exec in place). */
+  readonly qemuPid: number | null;
+  /** The process refused (QEMU, or a child of it). */
+  readonly pid: number | null;
+  readonly comm: string | null;
+  readonly exe: string | null;
+  readonly syscall: { readonly nr: number | null; readonly name: string | null };
+  readonly blockers: readonly string[];
+  readonly path: string | null;
+  /** The extra path access that allows it (ro, rw), or null when none can. */
+  readonly access: 'ro' | 'rw' | null;
+  readonly allowWith: string;
+  readonly raw: string;
+}
+
 export interface AuditJson {
   readonly source: string;
   readonly policy: string;
   readonly since: string | null;
   readonly records: AuditEntry[];
+  readonly landlock: LandlockEntry[];
 }
 
 /** The ABI of a record: its audit arch, and on x86_64 the x32 syscall bit. */
@@ -182,11 +204,34 @@ export async function audit(ctx: CliContext, opts: AuditOptions): Promise<AuditJ
     // A record without a time cannot be placed: keep it only without --since.
     (r) => sinceMs === undefined || (r.timeMs !== undefined && r.timeMs >= sinceMs),
   );
+  const host = getAbi(detectHostAbi());
+  const denials = parseLandlockDenials(input.text).filter(
+    (d) => sinceMs === undefined || (d.timeMs !== undefined && d.timeMs >= sinceMs),
+  );
   return {
     source: input.source,
     policy: policy.canonical,
     since: sinceMs !== undefined ? new Date(sinceMs).toISOString() : null,
     records: records.map((r) => explainRecord(r, policy)),
+    landlock: denials.map((d) => {
+      const allow = allowDenial(d);
+      return {
+        time: d.timeMs !== undefined ? new Date(d.timeMs).toISOString() : null,
+        qemuPid: d.domainPid ?? null,
+        pid: d.pid ?? null,
+        comm: d.comm ?? null,
+        exe: d.exe ?? null,
+        syscall: {
+          nr: d.syscall ?? null,
+          name: d.syscall !== undefined ? (host.names.get(d.syscall) ?? null) : null,
+        },
+        blockers: d.blockers,
+        path: d.path ?? null,
+        access: allow.access,
+        allowWith: allow.words,
+        raw: d.raw,
+      };
+    }),
   };
 }
 
@@ -198,22 +243,44 @@ export async function runAudit(ctx: CliContext, opts: AuditOptions): Promise<voi
     ctx.stdout.write(toJson(a));
     return;
   }
+  const where = `${a.source}${a.since ? ` since ${a.since}` : ''}`;
   if (a.records.length === 0) {
-    ctx.stdout.write(`no seccomp records in ${a.source}${a.since ? ` since ${a.since}` : ''}\n`);
+    ctx.stdout.write(`no seccomp records in ${where}\n`);
+  } else {
+    const rows = [['TIME', 'PID', 'COMM', 'ABI', 'SYSCALL', 'ACTION', 'GROUP', 'ALLOW WITH']];
+    for (const e of a.records) {
+      rows.push([
+        e.time ?? '-',
+        e.pid?.toString() ?? '-',
+        e.comm ?? '-',
+        e.abi ?? e.arch ?? '-',
+        e.syscall.name ?? (e.syscall.nr !== null ? `#${e.syscall.nr}` : '-'),
+        e.action,
+        e.group ?? '-',
+        e.allowWith,
+      ]);
+    }
+    ctx.stdout.write(table(rows));
+  }
+  if (a.landlock.length === 0) {
+    // Landlock writes its records only while audit is enabled: say so once.
+    ctx.stdout.write(
+      `no Landlock records in ${where} (the kernel writes them only while audit is enabled: auditd, or auditctl -e 1)\n`,
+    );
     return;
   }
-  const rows = [['TIME', 'PID', 'COMM', 'ABI', 'SYSCALL', 'ACTION', 'GROUP', 'ALLOW WITH']];
-  for (const e of a.records) {
+  const rows = [['TIME', 'QEMU PID', 'PID', 'COMM', 'SYSCALL', 'REFUSED', 'PATH', 'ALLOW WITH']];
+  for (const e of a.landlock) {
     rows.push([
       e.time ?? '-',
+      e.qemuPid?.toString() ?? '-',
       e.pid?.toString() ?? '-',
       e.comm ?? '-',
-      e.abi ?? e.arch ?? '-',
       e.syscall.name ?? (e.syscall.nr !== null ? `#${e.syscall.nr}` : '-'),
-      e.action,
-      e.group ?? '-',
+      e.blockers.join(','),
+      e.path ?? '-',
       e.allowWith,
     ]);
   }
-  ctx.stdout.write(table(rows));
+  ctx.stdout.write(`Landlock denials\n${table(rows)}`);
 }

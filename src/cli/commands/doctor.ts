@@ -5,7 +5,7 @@
  * gate on it.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { detectHostAbi, getHostAbi } from '../../arch';
 import {
@@ -17,14 +17,13 @@ import {
   vmNameOf,
 } from '../../policy';
 import type { LaunchPolicy, SiteConfig, Tightening } from '../../policy';
-import { filesFindings, preflight, type PreflightFinding } from '../../../launcher/preflight';
-import { accessWords, extraFiles, planFiles } from '../../../launcher/files';
-import { hostFileFacts } from '../../../launcher/file-facts';
-import { checkKernelSupport } from '../../../launcher/kernel';
-import { planNoNewPrivs } from '../../../launcher/no-new-privs';
-import { compilePolicy } from '../../compiler';
+import type { PreflightFinding } from '../../launch/preflight';
+import { accessWords } from '../../launch/files';
+import { LaunchError } from '../../launch/errors';
+import { realLaunchHost } from '../../launch/host';
+import { planLaunch, type LaunchPlan } from '../../launch/plan';
 import { landlockNumbers, landlockSupport } from '../../native/landlock';
-import { FILES_ABI, landlockRecord, planLandlock } from '../../policy/landlock-plan';
+import { FILES_ABI, landlockRecord, planLandlock } from '../../launch/landlock-plan';
 import { resolveQemuBinary } from '../qemu-binary';
 import type { CliContext } from '../context';
 import { table, toJson } from '../context';
@@ -100,6 +99,8 @@ export interface DoctorJson {
     mode: 'enforce' | 'warn';
     findings: PreflightFinding[];
     verdict: 'ok' | 'refused' | 'warnings';
+    /** Why the launcher would not start QEMU beyond preflight's findings, with its exit code. */
+    refusal: { message: string; exitCode: number } | null;
     /** files=deny: what the Landlock ruleset grants (null with files=allow). */
     files: FilesInfo | null;
   } | null;
@@ -175,9 +176,93 @@ export function probeQemu(binary: string): {
   };
 }
 
-/** Reads /proc paths under a test root, like probeHost does. */
-function procReader(root: string | undefined): (path: string) => string {
-  return (p) => readFileSync(root === undefined ? p : join(root, p), 'latin1');
+/** The environment as the launcher reads it (unset variables left out). */
+function envMap(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/**
+ * The launcher's own plan (src/launch/plan.ts) for QEMU ARGS on this host:
+ * what it would decide, and why it would refuse. Only a bad -sandbox string
+ * is an input error of doctor's.
+ */
+function planPreflight(
+  ctx: CliContext,
+  opts: DoctorOptions,
+  config: SiteConfig,
+  problems: string[],
+): NonNullable<DoctorJson['preflight']> {
+  const env = envMap(ctx.env);
+  const host = realLaunchHost({
+    env,
+    self: launcherPath(),
+    ...(opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {}),
+  });
+  let plan: LaunchPlan;
+  try {
+    plan = planLaunch({ args: opts.qemuArgs, config, invokedAs: 'qemu-sandboxed' }, host);
+  } catch (err) {
+    if (!(err instanceof LaunchError)) throw new InputError(oneLine(err));
+    problems.push(`the launcher would refuse to start QEMU (exit ${err.exitCode}): ${err.message}`);
+    const extracted = extractSandbox(opts.qemuArgs);
+    const launch = resolveLaunchPolicy({
+      config,
+      sandboxValues: extracted.sandboxValues,
+      vm: vmNameOf(extracted.qemuArgs),
+    });
+    return {
+      policy: policyToString(launch.policy, { full: true }),
+      vm: launch.vm,
+      tightened: [...launch.tightened],
+      noNewPrivs: false,
+      mode: launch.policy.preflight,
+      findings: [],
+      verdict: 'refused',
+      refusal: { message: err.message, exitCode: err.exitCode },
+      files: null,
+    };
+  }
+  // The plan opened the binary under spawn=deny for the exec; doctor execs nothing.
+  if (plan.binaryFd !== undefined) closeSync(plan.binaryFd);
+  if (plan.verdict === 'refused')
+    problems.push(
+      `preflight refuses this command line (${plan.findings.length} finding${plan.findings.length === 1 ? '' : 's'})`,
+    );
+  for (const u of plan.unavailable) problems.push(u.message);
+  const files: FilesInfo | null = plan.files && {
+    rules: plan.files.entries.map((e) => ({
+      path: e.path,
+      access: accessWords(e.access),
+      why: e.why,
+    })),
+    prepare: plan.files.prepare.map((p) => ({
+      action: p.kind === 'create' ? 'create empty' : `remove the stale ${p.type}`,
+      path: p.path,
+    })),
+  };
+  const refusal = plan.verdict === 'refused' ? null : (plan.unavailable[0] ?? null);
+  return {
+    policy: policyToString(plan.policy, { full: true }),
+    vm: plan.launch.vm,
+    tightened: [...plan.launch.tightened],
+    noNewPrivs: plan.noNewPrivs.inEffect,
+    mode: plan.policy.preflight,
+    findings: [...plan.findings],
+    verdict: refusal ? 'refused' : plan.verdict,
+    refusal: refusal && { message: refusal.message, exitCode: refusal.exitCode },
+    files,
+  };
+}
+
+/** The trampoline beside this CLI (a QEMU binary resolving to it is refused). */
+function launcherPath(): string | undefined {
+  try {
+    return realpathSync(join(__dirname, '..', '..', '..', '..', 'launcher', 'qemu-sandboxed'));
+  } catch {
+    return undefined;
+  }
 }
 
 export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
@@ -185,7 +270,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   const support = probeHost(opts.procRoot, opts.release);
   const abiName = detectHostAbi();
   const host = getHostAbi(abiName);
-  // The launcher's own decision (src/policy/landlock-plan.ts) on this kernel.
+  // The launcher's own decision (src/launch/landlock-plan.ts) on this kernel.
   const landlockKernel = landlockSupport(landlockNumbers(host.native.syscalls));
   const landlock = landlockRecord(planLandlock({ enable: true }, landlockKernel));
   const landlockAbi: LandlockInfo = {
@@ -238,82 +323,7 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   }
 
   let pf: DoctorJson['preflight'] = null;
-  if (opts.qemuArgs.length) {
-    let extracted;
-    try {
-      extracted = extractSandbox(opts.qemuArgs);
-      // Exactly the launcher's resolution: site default < vms[NAME] < -sandbox, then the minimum.
-      const launch = resolveLaunchPolicy({
-        config,
-        sandboxValues: extracted.sandboxValues,
-        vm: vmNameOf(extracted.qemuArgs),
-      });
-      const policy = launch.policy;
-      // The launcher's own decision (launcher/no-new-privs.ts): set for elevateprivileges=deny|children and
-      // whenever the kernel requires it, and in effect too when our caller already set it.
-      const noNewPrivs = planNoNewPrivs(
-        policy,
-        procReader(opts.procRoot)('/proc/self/status'),
-      ).inEffect;
-      const findings = preflight(extracted.qemuArgs, policy, {
-        noNewPrivs,
-        sandboxOnCommandLine: extracted.sandboxValues.length > 0,
-        raisedByMinimum: new Set(launch.tightened.map((t) => t.key)),
-      });
-      // files=deny: the launcher's own plan for this command line, on this host's files.
-      let files: FilesInfo | null = null;
-      if (policy.enable && policy.files === 'deny') {
-        const plan = planFiles(extracted.qemuArgs, {
-          cwd: process.cwd(),
-          env: ctx.env,
-          binary: qemu.binary ?? 'qemu-system-x86_64',
-          pid: process.pid,
-          extras: extraFiles(config, ctx.env),
-          facts: hostFileFacts(),
-        });
-        findings.push(...filesFindings(plan.refusals));
-        files = {
-          rules: plan.entries.map((e) => ({
-            path: e.path,
-            access: accessWords(e.access),
-            why: e.why,
-          })),
-          prepare: plan.prepare.map((p) => ({
-            action: p.kind === 'create' ? 'create empty' : `remove the stale ${p.type}`,
-            path: p.path,
-          })),
-        };
-        const ll = planLandlock(policy, landlockKernel);
-        if (!ll.apply && ll.missing) problems.push(ll.reason);
-      }
-      const verdict =
-        findings.length === 0 ? 'ok' : policy.preflight === 'warn' ? 'warnings' : 'refused';
-      if (verdict === 'refused')
-        problems.push(
-          `preflight refuses this command line (${findings.length} finding${findings.length === 1 ? '' : 's'})`,
-        );
-      if (policy.enable) {
-        // The launcher's own check on the program it would load: names what this kernel lacks.
-        try {
-          checkKernelSupport(compilePolicy(policy, abiName).program, procReader(opts.procRoot));
-        } catch (err) {
-          problems.push(oneLine(err));
-        }
-      }
-      pf = {
-        policy: policyToString(policy, { full: true }),
-        vm: launch.vm,
-        tightened: [...launch.tightened],
-        noNewPrivs,
-        mode: policy.preflight,
-        findings,
-        verdict,
-        files,
-      };
-    } catch (err) {
-      throw new InputError(oneLine(err));
-    }
-  }
+  if (opts.qemuArgs.length) pf = planPreflight(ctx, opts, config, problems);
 
   return {
     host: {
@@ -454,6 +464,7 @@ export function formatDoctor(d: DoctorJson): string {
     )}`;
     for (const f of p.findings)
       text += `  - '${f.arg}' (${f.setting}): ${f.message}\n    fix: ${f.fix}\n`;
+    if (p.refusal) text += `  - ${p.refusal.message} (exit ${p.refusal.exitCode})\n`;
     if (p.files) {
       text += `files=deny: QEMU may use (${p.files.rules.length} rules)\n`;
       text += table(

@@ -7,6 +7,7 @@ import { actionName } from '../../bpf';
 import { killClassValue } from '../../compiler';
 import { activeRules, policyToString, type Tightening } from '../../policy';
 import type { ActiveRule } from '../../policy/types';
+import { noNewPrivsRule } from '../../launch/no-new-privs';
 import type { CliContext } from '../context';
 import { toJson, wrapWords } from '../context';
 import { readArch, readPolicy } from '../policy-input';
@@ -62,23 +63,6 @@ export interface ExplainJson {
   readonly warnings: readonly string[];
 }
 
-/**
- * When the launcher sets no-new-privileges: for elevateprivileges=deny|children
- * (so exec cannot gain privileges), and whenever the kernel requires it for a
- * filter (no CAP_SYS_ADMIN).
- */
-function noNewPrivs(elevate: string): ExplainJson['noNewPrivs'] {
-  return elevate === 'allow'
-    ? {
-        when: 'without-cap-sys-admin',
-        why: 'only when the launcher lacks CAP_SYS_ADMIN (the kernel requires it then); as root, setuid helpers keep working',
-      }
-    : {
-        when: 'always',
-        why: `elevateprivileges=${elevate}: set before the filter, so exec cannot gain privileges`,
-      };
-}
-
 export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
   const arch = readArch(opts.arch);
   const p = readPolicy(opts.policy ?? '', ctx.env, opts.vm);
@@ -107,7 +91,7 @@ export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
       actions: [],
       argumentChecked: [],
       foreign: null,
-      noNewPrivs: noNewPrivs('allow'),
+      noNewPrivs: noNewPrivsRule('allow'),
       execGate: false,
       files: filesWords('allow'),
     };
@@ -149,7 +133,7 @@ export function explain(ctx: CliContext, opts: ExplainOptions): ExplainJson {
       action: kill,
       words: killClassWords(p.policy.action),
     },
-    noNewPrivs: noNewPrivs(p.policy.elevatePrivileges),
+    noNewPrivs: noNewPrivsRule(p.policy.elevatePrivileges),
     execGate: rules.some((r) => r.action.type === 'notify'),
     files: filesWords(p.policy.files),
   };

@@ -48,12 +48,28 @@ const entrySchema: Schema = {
     raw: 'string',
   },
 };
+const landlockSchema: Schema = {
+  object: {
+    time: nullable('string'),
+    qemuPid: nullable('number'),
+    pid: nullable('number'),
+    comm: nullable('string'),
+    exe: nullable('string'),
+    syscall: { object: { nr: nullable('number'), name: nullable('string') } },
+    blockers: { arrayOf: 'string' },
+    path: nullable('string'),
+    access: nullable('string'),
+    allowWith: 'string',
+    raw: 'string',
+  },
+};
 const auditSchema: Schema = {
   object: {
     source: 'string',
     policy: 'string',
     since: nullable('string'),
     records: { arrayOf: entrySchema },
+    landlock: { arrayOf: landlockSchema },
   },
 };
 
@@ -136,7 +152,28 @@ test('--since keeps the records at or after the time', async () => {
 test('no records: says so and exits 0', async () => {
   const r = await run(['audit', '-'], { stdin: 'nothing to see\n' });
   expect(r.code).toBe(0);
-  expect(r.stdout).toBe('no seccomp records in stdin\n');
+  expect(r.stdout).toBe(
+    'no seccomp records in stdin\n' +
+      'no Landlock records in stdin (the kernel writes them only while audit is enabled: auditd, or auditctl -e 1)\n',
+  );
+});
+
+test("Landlock denials: QEMU's pid from the domain record, the process refused, the extra path that allows it", async () => {
+  const r = await run(['audit', FIXTURE, '--json']);
+  const a = json(r) as { landlock: Record<string, unknown>[] };
+  expect(a.landlock.map((e) => [e.qemuPid, e.pid, e.comm, e.blockers, e.path, e.access])).toEqual([
+    [14125, 14141, 'cat', ['fs.read_file'], '/etc/shadow', 'ro'],
+    // The path was hex-encoded by the kernel (it holds a space).
+    [14125, 14125, 'qemu-system-x86', ['fs.make_reg'], '/srv/vm images', 'rw'],
+    [14125, 14125, 'qemu-system-x86', ['scope.signal'], null, null],
+  ]);
+  expect(a.landlock[0].allowWith).toBe(
+    '"files": {"/etc/shadow": "ro"} in the site config, or QEMU_SANDBOXED_FILES=ro:/etc/shadow',
+  );
+  expect(a.landlock[0].syscall).toEqual({ nr: 257, name: 'openat' });
+  expect(a.landlock[2].allowWith).toMatch(
+    /^none: scope\.signal is refused by the Landlock domain of every -sandbox on/,
+  );
 });
 
 /** One record line explained under `policy` (merged onto the built-in default), on an x86_64 host. */

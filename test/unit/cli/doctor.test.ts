@@ -82,8 +82,9 @@ describe('probeHost', () => {
 });
 
 /** A stand-in QEMU: prints a version, and refuses -sandbox like a build without seccomp. */
+const fakeQemuPath = join(tmp, 'qemu-system-fake');
 function fakeQemu(): string {
-  const p = join(tmp, 'qemu-system-fake');
+  const p = fakeQemuPath;
   writeFileSync(
     p,
     '#!/bin/sh\ncase "$1" in -sandbox) echo "qemu-system-fake: -sandbox on: There is no option group \'sandbox\'" >&2; exit 1;; esac\n' +
@@ -168,6 +169,7 @@ const doctorSchema: Schema = {
           },
         },
         verdict: 'string',
+        refusal: nullable({ object: { message: 'string', exitCode: 'number' } }),
         files: nullable({
           object: {
             rules: { arrayOf: { object: { path: 'string', access: 'string', why: 'string' } } },
@@ -228,7 +230,12 @@ describe('doctor on this host', () => {
       preflight: { verdict: string; findings: unknown[]; noNewPrivs: boolean };
     };
     expect(d.preflight.verdict).toBe('warnings');
-    expect(d.preflight.findings).toHaveLength(1);
+    // The launcher's own findings: -daemonize, and the fake QEMU being a #! script
+    // (its exec of anything would be a second exec under spawn=deny).
+    expect(d.preflight.findings).toEqual([
+      expect.objectContaining({ arg: '-daemonize' }),
+      expect.objectContaining({ arg: fakeQemuPath, message: expect.stringMatching(/script/) }),
+    ]);
   });
 
   test('the real QEMU on PATH: its version, and its own -sandbox is detected', async () => {
@@ -423,7 +430,9 @@ describe('doctor and the site policy: default, per-VM entries, minimum', () => {
         { key: 'enable', from: 'off', to: 'on', source: '-sandbox' },
         { key: 'spawn', from: 'allow', to: 'deny', source: 'built-in default' },
       ],
-      verdict: 'ok',
+      // As the launcher decides: the fake QEMU is a #! script, which spawn=deny cannot run.
+      verdict: 'refused',
+      findings: [expect.objectContaining({ arg: fakeQemuPath, setting: 'spawn=deny' })],
     });
     // Under the raised policy, -daemonize is refused as the launcher would refuse it.
     const refused = await run(['doctor', '--', '-sandbox', 'off', '-daemonize'], { env });

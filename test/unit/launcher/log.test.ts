@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT, LaunchError } from '../../../launcher/errors';
+import { EXIT, LaunchError } from '../../../src/launch/errors';
 import { createLog, humanLine, parseLevel, type LaunchRecord } from '../../../launcher/log';
 import { tempDir } from '../../helpers/tmp';
 

@@ -7,7 +7,7 @@ import {
   parseTrampolineArgs,
   splitCmdline,
 } from '../../../launcher/state';
-import { LaunchError } from '../../../launcher/errors';
+import { LaunchError } from '../../../src/launch/errors';
 
 const b = (s: string): Buffer => Buffer.from(s);
 

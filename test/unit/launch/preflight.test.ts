@@ -1,6 +1,10 @@
 /** Preflight: one test per refusal, with the command lines it must leave alone. */
-import { isLibvirtCapabilityProbe, preflight, preflightReport } from '../../../launcher/preflight';
-import type { PreflightContext, PreflightFinding } from '../../../launcher/preflight';
+import {
+  isLibvirtCapabilityProbe,
+  preflight,
+  preflightReport,
+} from '../../../src/launch/preflight';
+import type { PreflightContext, PreflightFinding } from '../../../src/launch/preflight';
 import type { SandboxPolicy } from '../../../src/policy/types';
 
 const ALLOW: SandboxPolicy = {

@@ -9,7 +9,7 @@ import {
   fsRightsOfAbi,
   landlockRecord,
   planLandlock,
-} from '../../../src/policy/landlock-plan';
+} from '../../../src/launch/landlock-plan';
 
 const on = { enable: true };
 

@@ -2,14 +2,14 @@ import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { DEFAULT_POLICY } from '../../../src/policy/sandbox-option';
 import type { SandboxPolicy } from '../../../src/policy/types';
-import { LaunchError } from '../../../launcher/errors';
+import { LaunchError } from '../../../src/launch/errors';
 import {
   QEMU_SANDBOX_ARG,
   cacheDir,
   hasThreadContext,
   planDelegation,
   qemuSupportsSandbox,
-} from '../../../launcher/delegation';
+} from '../../../src/launch/delegation';
 import { tempDir } from '../../helpers/tmp';
 
 const libvirt: SandboxPolicy = {

@@ -3,7 +3,7 @@
  * options it stands for, so that the paths in it are served like the
  * command line's.
  */
-import type { QemuArg } from '../src/policy/qemu-args';
+import type { QemuArg } from '../policy/qemu-args';
 import type { FileFacts } from './files-common';
 
 /** The config file's text (at most 1 MiB), or undefined when QEMU could not read it either. */

@@ -5,9 +5,9 @@
  * whole analysis is pure and runs in unit tests without a kernel).
  */
 import { isAbsolute, join, normalize } from 'node:path';
-import type { ExtraFile } from '../src/policy/extra-files';
+import type { ExtraFile } from '../policy/extra-files';
 
-export type { ExtraFile } from '../src/policy/extra-files';
+export type { ExtraFile } from '../policy/extra-files';
 export { Opts } from './opts';
 
 /**

@@ -9,9 +9,9 @@
  * (the launcher decides; this module only finds and formats).
  */
 import * as fs from 'fs';
-import { parseQemuArgs } from '../src/policy/qemu-args';
+import { parseQemuArgs } from '../policy/qemu-args';
 import { Opts } from './opts';
-import type { GroupName, SandboxPolicy } from '../src/policy/types';
+import type { GroupName, SandboxPolicy } from '../policy/types';
 import type { FilesRefusal } from './files-common';
 
 export interface PreflightContext {
@@ -558,7 +558,7 @@ export function preflight(
   return findings;
 }
 
-/** files=deny's refusals (launcher/files.ts) as preflight findings. */
+/** files=deny's refusals (src/launch/files.ts) as preflight findings. */
 export function filesFindings(refusals: readonly FilesRefusal[]): PreflightFinding[] {
   return refusals.map((r) => ({
     arg: r.arg,

@@ -1,9 +1,9 @@
 /**
- * files=deny's plan (launcher/files.ts): which paths a QEMU command line
+ * files=deny's plan (src/launch/files.ts): which paths a QEMU command line
  * gets, with which Landlock rights, and which command lines are refused. On
  * an in-memory filesystem: the real one is the kernel tests' business.
  */
-import { FS } from '../../../src/policy/landlock-plan';
+import { FS } from '../../../src/launch/landlock-plan';
 import {
   ETC_SECRETS,
   accessWords,
@@ -12,7 +12,7 @@ import {
   planFiles,
   type FilesInput,
   type FilesPlan,
-} from '../../../launcher/files';
+} from '../../../src/launch/files';
 import { fakeHost, qcow2Header, type FakeFs } from '../../helpers/fake-files';
 
 const QEMU = '/usr/bin/qemu-system-x86_64';

@@ -1,6 +1,6 @@
 import { SECCOMP_RET } from '../../../src/bpf/types';
-import { ACTIONS_AVAIL, actionsUsed, checkKernelSupport } from '../../../launcher/kernel';
-import { LaunchError } from '../../../launcher/errors';
+import { ACTIONS_AVAIL, actionsUsed, checkKernelSupport } from '../../../src/launch/kernel';
+import { LaunchError } from '../../../src/launch/errors';
 
 const ret = (k: number) => ({ code: 0x06, jt: 0, jf: 0, k });
 const program = [

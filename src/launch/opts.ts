@@ -4,7 +4,7 @@
  * objects appear as dotted keys (server.type), booleans as on/off. Shared by
  * preflight and the files=deny analysis.
  */
-import { parseKeyValueList } from '../src/policy/qemu-args';
+import { parseKeyValueList } from '../policy/qemu-args';
 
 export class Opts {
   private readonly map = new Map<string, string>();

@@ -12,8 +12,8 @@
  */
 import { lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseKeyValueList, parseQemuArgs } from '../src/policy/qemu-args';
-import type { SandboxPolicy } from '../src/policy/types';
+import { parseKeyValueList, parseQemuArgs } from '../policy/qemu-args';
+import type { SandboxPolicy } from '../policy/types';
 import { EXIT, LaunchError } from './errors';
 
 /** What QEMU is asked to enforce itself. obsolete=allow: our filter already decides that group. */

@@ -8,8 +8,8 @@ import {
   resolveBinary,
   scriptInterpreter,
   execByDescriptorKeepsName,
-} from '../../../launcher/binary';
-import { LaunchError } from '../../../launcher/errors';
+} from '../../../src/launch/binary';
+import { LaunchError } from '../../../src/launch/errors';
 import { tempDir } from '../../helpers/tmp';
 
 describe('chooseBinary: env, then config, then invoked name, then host arch', () => {

@@ -24,11 +24,11 @@
  * The launch record and `doctor` say so.
  *
  * files=deny (opt-in) adds exactly that: the ruleset handles every
- * filesystem right the ABI has, and launcher/files.ts lists the paths QEMU
+ * filesystem right the ABI has, and src/launch/files.ts lists the paths QEMU
  * may use and how. It needs ABI 3 (truncation); on ABI 3 to 5 the domain
  * confines files without the scoping; older kernels fail closed.
  */
-import type { SandboxPolicy } from './types';
+import type { SandboxPolicy } from '../policy/types';
 
 /** Scoped rights (ABI 6): abstract unix sockets (1) and signals (2). */
 export const SCOPE_ABSTRACT_UNIX_SOCKET = 1n;
@@ -112,7 +112,7 @@ export type LandlockPlan =
 
 /**
  * `support`: the kernel's Landlock ABI (0 with a reason when it has none).
- * `rules`: under files=deny, the path rules (launcher/files.ts).
+ * `rules`: under files=deny, the path rules (src/launch/files.ts).
  */
 export function planLandlock(
   policy: Pick<SandboxPolicy, 'enable'> & { readonly files?: SandboxPolicy['files'] },

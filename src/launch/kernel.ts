@@ -5,8 +5,8 @@
  * a kernel without KILL_PROCESS treats it as KILL_THREAD).
  */
 import { readFileSync } from 'node:fs';
-import { SECCOMP_RET, seccompActionName } from '../src/bpf/types';
-import type { Instruction } from '../src/bpf/types';
+import { SECCOMP_RET, seccompActionName } from '../bpf/types';
+import type { Instruction } from '../bpf/types';
 import { EXIT, LaunchError } from './errors';
 
 export const ACTIONS_AVAIL = '/proc/sys/kernel/seccomp/actions_avail';

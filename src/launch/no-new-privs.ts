@@ -9,8 +9,8 @@
  * may have set it already (systemd NoNewPrivileges=yes, a container runtime):
  * it survives execve and cannot be cleared, so it is in effect either way.
  */
-import { CAP_SYS_ADMIN, hasCapability } from '../src/native';
-import type { SandboxPolicy } from '../src/policy/types';
+import { CAP_SYS_ADMIN, hasCapability } from '../native';
+import type { SandboxPolicy } from '../policy/types';
 
 export interface NoNewPrivsPlan {
   /** The launcher calls prctl(PR_SET_NO_NEW_PRIVS) before loading the filter. */
@@ -26,7 +26,24 @@ export function planNoNewPrivs(
 ): NoNewPrivsPlan {
   const set =
     policy.enable &&
-    (policy.elevatePrivileges !== 'allow' || !hasCapability(CAP_SYS_ADMIN, status));
+    (noNewPrivsRule(policy.elevatePrivileges).when === 'always' ||
+      !hasCapability(CAP_SYS_ADMIN, status));
   const inherited = /^NoNewPrivs:\s*1$/m.test(status);
   return { set, inEffect: set || inherited };
+}
+
+/** When the launcher sets it, as a rule (explain prints it; planNoNewPrivs applies it). */
+export function noNewPrivsRule(elevatePrivileges: SandboxPolicy['elevatePrivileges']): {
+  readonly when: 'always' | 'without-cap-sys-admin';
+  readonly why: string;
+} {
+  return elevatePrivileges === 'allow'
+    ? {
+        when: 'without-cap-sys-admin',
+        why: 'only when the launcher lacks CAP_SYS_ADMIN (the kernel requires it then); as root, setuid helpers keep working',
+      }
+    : {
+        when: 'always',
+        why: `elevateprivileges=${elevatePrivileges}: set before the filter, so exec cannot gain privileges`,
+      };
 }

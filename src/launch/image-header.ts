@@ -4,7 +4,7 @@
  * external data file. Pure: the caller passes the image's first bytes.
  *
  * These names are written by whoever made the image, so files=deny trusts
- * none of them (launcher/files.ts): a qcow2 whose data file is /etc/shadow or
+ * none of them (src/launch/files.ts): a qcow2 whose data file is /etc/shadow or
  * another VM's disk is the CVE-2024-32498 class of attack. Formats whose
  * references this module cannot read (vmdk descriptors, parallels XML) are
  * reported as such, never as "no references".

@@ -1,5 +1,5 @@
 /** One decision for no-new-privileges: the prctl, preflight and the launch record. */
-import { planNoNewPrivs } from '../../../launcher/no-new-privs';
+import { planNoNewPrivs } from '../../../src/launch/no-new-privs';
 
 // CapEff with CAP_SYS_ADMIN (bit 21) and without it.
 const status = (capEff: string, nnp: 0 | 1): string =>

@@ -30,9 +30,9 @@
  * overlay in $TMPDIR, a mem-path directory) are granted as a whole.
  */
 import { join } from 'node:path';
-import type { SiteConfig } from '../src/policy/config';
-import { FILES_ENV, parseExtraFilesEnv, type ExtraFile } from '../src/policy/extra-files';
-import { parseQemuArgs, type QemuArg } from '../src/policy/qemu-args';
+import type { SiteConfig } from '../policy/config';
+import { FILES_ENV, parseExtraFilesEnv, type ExtraFile } from '../policy/extra-files';
+import { parseQemuArgs, type QemuArg } from '../policy/qemu-args';
 import { analyzeBlock, type BlockdevSpec, type DriveSpec } from './files-block';
 import {
   Opts,

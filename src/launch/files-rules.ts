@@ -5,8 +5,8 @@
  * per path (with /etc granted entry by entry, without its secrets).
  */
 import { dirname, join } from 'node:path';
-import type { ExtraFile } from '../src/policy/extra-files';
-import { FS, FS_FILE_RIGHTS, type LandlockPathRule } from '../src/policy/landlock-plan';
+import type { ExtraFile } from '../policy/extra-files';
+import { FS, FS_FILE_RIGHTS, type LandlockPathRule } from './landlock-plan';
 import { argOf, type FileFacts, type FilesRefusal, type Need, type PathKind } from './files-common';
 
 /** Directories every program reads and executes from (the root's lib* entries are added). */

@@ -1,5 +1,5 @@
 /**
- * Image headers (launcher/image-header.ts): what qemu-img writes, read back;
+ * Image headers (src/launch/image-header.ts): what qemu-img writes, read back;
  * QEMU's format probes; and headers made by hand where qemu-img would not
  * make them (the hostile ones).
  */
@@ -13,7 +13,7 @@ import {
   headerBytesNeeded,
   probeFormat,
   readReferences,
-} from '../../../launcher/image-header';
+} from '../../../src/launch/image-header';
 import { qcow2Header } from '../../helpers/fake-files';
 
 let dir: string;

@@ -32,7 +32,12 @@
 import { join } from 'node:path';
 import type { SiteConfig } from '../policy/config';
 import { FILES_ENV, parseExtraFilesEnv, type ExtraFile } from '../policy/extra-files';
-import { parseQemuArgs, type QemuArg } from '../policy/qemu-args';
+import {
+  CHARDEV_STRING_OPTIONS,
+  LEGACY_DISK_OPTIONS,
+  parseQemuArgs,
+  type QemuArg,
+} from '../policy/qemu-args';
 import { analyzeBlock, type BlockdevSpec, type DriveSpec } from './files-block';
 import {
   Opts,
@@ -52,32 +57,10 @@ export { ETC_SECRETS, accessWords } from './files-rules';
 export type { FilePreparation, FilesEntry, FilesPlan } from './files-rules';
 export { parseReadconfig } from './files-readconfig';
 
-/** The options files=deny reads as legacy disk options (-hda FILE is `-drive file=FILE,...`). */
-const LEGACY_DISKS: Readonly<Record<string, { readonly media?: 'cdrom' }>> = {
-  hda: {},
-  hdb: {},
-  hdc: {},
-  hdd: {},
-  cdrom: { media: 'cdrom' },
-  fda: {},
-  fdb: {},
-  sd: {},
-  mtdblock: {},
-  pflash: {},
-};
-
-/** Options whose value is a legacy chardev string. */
-const CHARDEV_STRING_OPTIONS = new Set([
-  'serial',
-  'parallel',
-  'monitor',
-  'qmp',
-  'qmp-pretty',
-  'debugcon',
-  'gdb',
-  'virtioconsole',
-  'qtest',
-]);
+/** The legacy disk options, each read as `-drive file=FILE,...` (-cdrom with media=cdrom). */
+const LEGACY_DISKS: Readonly<Record<string, { readonly media?: 'cdrom' }>> = Object.fromEntries(
+  [...LEGACY_DISK_OPTIONS].map((name) => [name, name === 'cdrom' ? { media: 'cdrom' } : {}]),
+);
 
 /** Options that name no file, or only files inside the guest. */
 const PATHLESS_OPTIONS = new Set([

@@ -147,6 +147,35 @@ export const QEMU_OPTIONS_WITH_ARG: ReadonlySet<string> = new Set([
  * (anything not in the table above takes none), but it tells a real flag from
  * a typo for tools such as preflight.
  */
+/**
+ * Options whose value is a legacy chardev string (`tcp::4444,server=on`,
+ * `unix:/path`, `file:/path`, `mon:stdio`...), as qemu_chr_new() reads it.
+ */
+export const CHARDEV_STRING_OPTIONS: ReadonlySet<string> = new Set([
+  'serial',
+  'parallel',
+  'monitor',
+  'qmp',
+  'qmp-pretty',
+  'debugcon',
+  'gdb',
+  'virtioconsole',
+]);
+
+/** Options whose value is a block filename (-hda FILE is `-drive file=FILE,...`). */
+export const LEGACY_DISK_OPTIONS: ReadonlySet<string> = new Set([
+  'hda',
+  'hdb',
+  'hdc',
+  'hdd',
+  'cdrom',
+  'fda',
+  'fdb',
+  'sd',
+  'mtdblock',
+  'pflash',
+]);
+
 export const QEMU_OPTIONS_WITHOUT_ARG: ReadonlySet<string> = new Set([
   'h',
   'help',

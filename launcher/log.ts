@@ -28,6 +28,8 @@ export interface LaunchRecord {
   readonly abi: string | null;
   readonly binary: string;
   readonly binarySource: string;
+  /** Host-wide mode: the qemu-system-* path the launcher was invoked as; binary is where dpkg-divert moved QEMU. */
+  readonly divertedFrom?: string;
   /** Instructions in the filter; null with -sandbox off. */
   readonly filterLength: number | null;
   readonly filterHash: string | null;

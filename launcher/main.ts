@@ -204,6 +204,7 @@ function run(log: { current?: LauncherLog }): void {
     abi: plan.abi?.name ?? null,
     binary: binary.path,
     binarySource: binary.source,
+    ...(binary.divertedFrom !== undefined ? { divertedFrom: binary.divertedFrom } : {}),
     filterLength: filter ? filter.program.length : null,
     filterHash: filter ? filter.hash : null,
     filterSource: plan.filterSource,

@@ -89,7 +89,13 @@ dpkg-deb -x "$deb" "$work/kernel" || die "dpkg-deb -x $deb failed"
 vmlinuz=$(ls "$work"/kernel/boot/vmlinuz-* 2>/dev/null | head -n 1)
 [ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in $deb"
 release=${vmlinuz##*/vmlinuz-}
-moddir="$work/kernel/lib/modules/$release"
+# Debian 12 ships modules under /lib/modules, Debian 13 (merged /usr) under
+# /usr/lib/modules.
+moddir=""
+for d in "$work/kernel/lib/modules/$release" "$work/kernel/usr/lib/modules/$release"; do
+  [ -d "$d/kernel" ] && moddir=$d
+done
+[ -n "$moddir" ] || die "no lib/modules/$release/kernel or usr/lib/modules/$release/kernel in $deb"
 
 # --- initramfs ----------------------------------------------------------------
 root="$work/root"
@@ -100,22 +106,43 @@ cp "$busybox" "$root/bin/busybox"
 # Debian builds virtio as modules (CONFIG_VIRTIO_BLK=m): ship just what the
 # disk check needs, in dependency order, read from each module's own
 # .modinfo "depends=" (the package has no modules.dep: depmod runs at install).
-find_ko() {
-  # depends= names use '_' where some file names use '-' (virtio-rng.ko).
-  f=$(find "$moddir/kernel" \( -name "$1.ko" -o -name "$(echo "$1" | tr _ -).ko" \) | head -n 1)
-  [ -n "$f" ] || die "module $1.ko not in $kpkg"
-  echo "$f"
+# Debian 13 compresses modules (.ko.xz): they are unpacked here, so the
+# guest's insmod needs no decompressor. A driver the kernel has built in
+# instead (Debian 13's virtio_pci) has no file and needs no insmod: the
+# package's modules.builtin (which depmod reads) lists it. A module that is
+# neither is an error.
+alt_name() { echo "$1" | tr _ -; } # depends= names use '_' where some file names use '-' (virtio-rng.ko)
+mods="$work/modules"
+mkdir -p "$mods"
+ko_file() { # name -> $mods/name.ko, unpacked from the package once
+  [ -f "$mods/$1.ko" ] && return 0
+  f=$(find "$moddir/kernel" \( -name "$1.ko" -o -name "$(alt_name "$1").ko" \
+    -o -name "$1.ko.xz" -o -name "$(alt_name "$1").ko.xz" \) | head -n 1)
+  [ -n "$f" ] || die "module $1 not in $kpkg (no $1.ko or $1.ko.xz), nor built into its kernel (modules.builtin)"
+  case "$f" in
+    *.xz) "$busybox" unxz -c "$f" >"$mods/$1.ko" || die "cannot unpack $f" ;;
+    *) cp "$f" "$mods/$1.ko" ;;
+  esac
+}
+is_builtin() {
+  [ -f "$moddir/modules.builtin" ] &&
+    grep -q -E "(^|/)($1|$(alt_name "$1"))\.ko\$" "$moddir/modules.builtin"
 }
 order=""
+builtin=""
 add_module() {
-  case " $order " in *" $1 "*) return 0 ;; esac
-  ko=$(find_ko "$1")
-  deps=$(tr '\0' '\n' <"$ko" | sed -n 's/^depends=//p' | tr ',' ' ')
-  for d in $deps; do add_module "$d"; done
-  # sh has no locals: the recursion above reused $ko, so look it up again.
-  ko=$(find_ko "$1")
+  case " $order $builtin " in *" $1 "*) return 0 ;; esac
+  if is_builtin "$1"; then
+    builtin="$builtin $1"
+    return 0
+  fi
+  ko_file "$1"
+  for d in $(tr '\0' '\n' <"$mods/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+    add_module "$d"
+  done
+  # sh has no locals, but $1 is the function's own: still this module.
   order="$order $1"
-  cp "$ko" "$root/lib/modules/"
+  cp "$mods/$1.ko" "$root/lib/modules/"
 }
 add_module virtio_pci
 add_module virtio_blk
@@ -215,5 +242,6 @@ KERNEL_PACKAGE=$kpkg
 KERNEL_DEB=${deb##*/}
 KERNEL_RELEASE=$release
 MODULES=$(cat "$root/lib/modules/order")
+BUILTIN_MODULES=$(echo "$builtin" | sed 's/^ //')
 EOF
 log "built $out (kernel $release)"

@@ -1,7 +1,8 @@
 /**
  * `qemu-sandbox`: the operator's CLI. See, test and share a policy before it
  * meets a VM (groups, explain, compile, simulate, export), check a host
- * (doctor) and find out why a VM died (audit).
+ * (doctor), find out why a VM died (audit), and put the launcher in front of
+ * every QEMU of a host (host).
  *
  * Exit codes: 0 ok, 1 policy or input error (one line on stderr), 2 usage
  * error (yargs' own failures included), 70 a bug in this program.
@@ -23,6 +24,7 @@ import { runDoctor } from './commands/doctor';
 import { runExplain } from './commands/explain';
 import { runExport, EXPORT_FORMATS, type ExportFormat } from './commands/export';
 import { runGroups } from './commands/groups';
+import { HOST_ACTIONS, runHost, type HostAction } from './commands/host-mode';
 import { runSimulate } from './commands/simulate';
 
 const SCRIPT = 'qemu-sandbox';
@@ -291,6 +293,25 @@ function build(
               json: a.json,
             }),
           ),
+      )
+      .command(
+        'host <action>',
+        'Host-wide mode (Debian package): the launcher in front of every qemu-system-* on this host, by dpkg-divert',
+        (y) =>
+          y
+            .positional('action', {
+              choices: HOST_ACTIONS,
+              describe:
+                'enable: divert every qemu-system-* program to the launcher; disable: put QEMU back; status: what is diverted',
+            })
+            .option('json', {
+              type: 'boolean',
+              default: false,
+              describe: 'Machine-readable status',
+            })
+            .example('$0 host enable', 'every QEMU started on this host runs sandboxed')
+            .example('$0 host status --json', 'what is diverted, and any problem'),
+        (a) => setJob(() => runHost(ctx, { action: a.action as HostAction, json: a.json })),
       )
       .demandCommand(1, 'a command is required')
       .recommendCommands()

@@ -3,24 +3,34 @@
  *   1. $QEMU_SANDBOXED_BINARY;
  *   2. `binary` from the site config;
  *   3. invoked as qemu-system-<target>-sandboxed (a symlink) -> qemu-system-<target>;
+ *      invoked as qemu-system-<target> itself (host-wide mode: the Debian
+ *      package's `qemu-sandbox host enable` put a link to the launcher in
+ *      QEMU's place) -> that very path, which resolves to its diversion;
  *   4. qemu-system-<host arch>.
  * A name without '/' is searched on the caller's PATH (as execvp would); a
  * path is used as given. Missing -> exit 127, not executable -> 126, as a
- * shell reports them.
+ * shell reports them. A path that is the launcher itself runs the QEMU that
+ * dpkg-divert moved aside for it (host-wide mode), or is refused.
  */
 import {
   accessSync,
   closeSync,
   constants,
   openSync,
+  readFileSync,
   readSync,
+  readlinkSync,
   realpathSync,
   statSync,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { EXIT, LaunchError } from './errors';
 
 export const BINARY_ENV = 'QEMU_SANDBOXED_BINARY';
+/** dpkg's diversion records; only root can write it. */
+export const DPKG_DIVERSIONS = '/var/lib/dpkg/diversions';
+/** The Debian package, which owns host-wide mode's diversions. */
+export const DIVERTING_PACKAGE = 'qemu-sandboxed';
 /** execvp's default when PATH is unset (glibc confstr(_CS_PATH) is "/bin:/usr/bin"). */
 export const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
 
@@ -35,6 +45,8 @@ export interface BinaryChoice {
 export interface ResolvedBinary extends BinaryChoice {
   /** What execve gets, and argv[0]. */
   readonly path: string;
+  /** Host-wide mode: the QEMU path the launcher stands in for (path is where dpkg-divert moved QEMU). */
+  readonly divertedFrom?: string;
 }
 
 /** QEMU's system-emulator target name for a Node process.arch. */
@@ -70,8 +82,12 @@ export function chooseBinary(opts: {
   const fromEnv = opts.env[BINARY_ENV];
   if (fromEnv) return { requested: fromEnv, source: 'env' };
   if (opts.configBinary) return { requested: opts.configBinary, source: 'config' };
-  const m = /^qemu-system-(.+)-sandboxed$/.exec(basename(opts.invokedAs));
+  const name = basename(opts.invokedAs);
+  const m = /^qemu-system-(.+)-sandboxed$/.exec(name);
   if (m) return { requested: `qemu-system-${m[1]}`, source: 'invoked-name' };
+  if (/^qemu-system-[a-z0-9_]+(-[a-z0-9_]+)*$/.test(name)) {
+    return { requested: opts.invokedAs, source: 'invoked-name' };
+  }
   return { requested: `qemu-system-${qemuTargetForArch(opts.arch)}`, source: 'host-arch' };
 }
 
@@ -106,13 +122,15 @@ function isExecutableFile(p: string): 'ok' | 'missing' | 'not-executable' {
 
 /**
  * Finds the binary. `self` is the trampoline's real path: a binary that
- * resolves to it (our symlink installed under QEMU's name, earlier on PATH)
- * would exec us again and again, so it is refused.
+ * resolves to it (our symlink installed under QEMU's name) would exec us
+ * again and again, so it is refused, unless it is host-wide mode's link,
+ * whose QEMU dpkg-divert moved aside (`diversionsFile`): then that QEMU runs.
  */
 export function resolveBinary(
   choice: BinaryChoice,
   pathVar: string | undefined,
   self?: string,
+  diversionsFile = DPKG_DIVERSIONS,
 ): ResolvedBinary {
   let found: string | undefined;
   let notExecutable: string | undefined;
@@ -145,21 +163,94 @@ export function resolveBinary(
       EXIT.notFound,
     );
   }
-  if (self !== undefined) {
-    let real: string | undefined;
-    try {
-      real = realpathSync(found);
-    } catch {
-      real = undefined;
+  if (self !== undefined && realpathOrUndefined(found) === self) {
+    const diverted = divertedAlongLinks(found, diversionsFile);
+    if (diverted !== undefined) {
+      if (isExecutableFile(diverted) !== 'ok') {
+        throw new LaunchError(
+          `QEMU binary ${found} (${describe(choice)}) is qemu-sandboxed in host-wide mode, and ${diverted}, where QEMU was moved, is missing or not executable: reinstall the QEMU package or run qemu-sandbox host disable`,
+          EXIT.notFound,
+        );
+      }
+      if (realpathOrUndefined(diverted) !== self) {
+        return { ...choice, path: diverted, divertedFrom: found };
+      }
     }
-    if (real === self) {
-      throw new LaunchError(
-        `QEMU binary ${found} (${describe(choice)}) is qemu-sandboxed itself: set ${BINARY_ENV} to the real QEMU`,
-        EXIT.usage,
-      );
-    }
+    throw new LaunchError(
+      `QEMU binary ${found} (${describe(choice)}) is qemu-sandboxed itself: set ${BINARY_ENV} to the real QEMU`,
+      EXIT.usage,
+    );
   }
   return { ...choice, path: found };
+}
+
+function realpathOrUndefined(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The diversion of `path` or of a link it goes through: Debian's
+ * qemu-system-amd64 is a symlink to qemu-system-x86_64, which host-wide mode
+ * diverted (the alias itself is not: it follows its target).
+ */
+function divertedAlongLinks(path: string, diversionsFile: string): string | undefined {
+  let p = path;
+  for (let hops = 0; hops < 40; hops++) {
+    const d = divertedTo(p, diversionsFile);
+    if (d !== undefined) return d;
+    let target: string;
+    try {
+      target = readlinkSync(p);
+    } catch {
+      return undefined; // not a symlink: the end of the chain
+    }
+    p = resolve(dirname(p), target);
+  }
+  return undefined;
+}
+
+export interface Diversion {
+  readonly from: string;
+  readonly to: string;
+  /** The package that owns it; undefined for a local diversion. */
+  readonly package?: string;
+}
+
+/** dpkg's diversions file: three lines per diversion (from, to, package; ":" for a local one). */
+export function parseDiversions(text: string): Diversion[] {
+  const lines = text.split('\n');
+  const out: Diversion[] = [];
+  for (let i = 0; i + 2 < lines.length; i += 3) {
+    const [from, to, pkg] = [lines[i], lines[i + 1], lines[i + 2]];
+    if (from === '' || to === '') break;
+    out.push({ from, to, package: pkg === ':' ? undefined : pkg });
+  }
+  return out;
+}
+
+/**
+ * Where dpkg-divert moved the file at `path` for qemu-sandboxed's host-wide
+ * mode, or undefined. Only the package's own diversions count: a diversion
+ * someone else made is not a promise that the file it points to is QEMU.
+ * dpkg records paths with their real directory (/usr/bin, never /bin on a
+ * merged-/usr system), so the directory is resolved first.
+ */
+export function divertedTo(path: string, diversionsFile = DPKG_DIVERSIONS): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(diversionsFile, 'utf8');
+  } catch {
+    return undefined; // no dpkg here: nothing is diverted
+  }
+  const dir = realpathOrUndefined(dirname(path));
+  if (dir === undefined) return undefined;
+  const canonical = join(dir, basename(path));
+  return parseDiversions(text).find((d) => d.from === canonical && d.package === DIVERTING_PACKAGE)
+    ?.to;
 }
 
 /**

@@ -2,7 +2,9 @@
  * libvirt's emulator override, with a real libvirtd: a TCG domain whose
  * <emulator> is `qemu-system-x86_64-sandboxed` from a real `scripts/install
  * --prefix` into the test's directory (a link to the installed launcher, as
- * on a production host) direct-boots the test guest. Checked: libvirt's
+ * on a production host), or the one $QEMU_SANDBOXED_TEST_EMULATOR names (the
+ * Debian package's /usr/bin/qemu-system-x86_64-sandboxed), direct-boots the
+ * test guest. Checked: libvirt's
  * capability probe goes through the launcher and still finds -sandbox (so
  * libvirt passes its own string, which we consume), and a site default that
  * the probe cannot run under fails with the launcher's reason in virsh's
@@ -22,6 +24,7 @@ import {
   readdirSync,
   readlinkSync,
   realpathSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -51,6 +54,12 @@ import { parsePolicy, policyToString } from '../../src/policy';
 jest.setTimeout(300_000);
 
 const DOMAIN = 'qs-libvirt-e2e';
+/**
+ * The <emulator> to test instead of a scripts/install into the test's
+ * directory: an installed package's link, e.g. the Debian package's
+ * /usr/bin/qemu-system-x86_64-sandboxed.
+ */
+const EMULATOR_ENV = 'QEMU_SANDBOXED_TEST_EMULATOR';
 const BOOT_TIMEOUT_MS = 180_000;
 
 let daemon: Libvirtd | undefined;
@@ -78,8 +87,9 @@ function note(...lines: string[]): void {
 
 /** The domain: TCG, the guest's kernel and initrd (plus the ACPI add-on), serial console into a file. */
 function domainXml(consoleLog: string, name = DOMAIN): string {
+  // no_timer_check as in scripts/lib/vm.ts (guestArgs).
   const cmdline =
-    'console=ttyS0 quiet loglevel=0 panic=-1 qs.mode=stay qs.check=cpu rdinit=/qs-acpi/init';
+    'console=ttyS0 quiet loglevel=0 panic=-1 no_timer_check qs.mode=stay qs.check=cpu rdinit=/qs-acpi/init';
   return `<domain type='qemu'>
   <name>${name}</name>
   <memory unit='MiB'>128</memory>
@@ -183,21 +193,37 @@ beforeAll(async () => {
   image = await guest();
   initrd = await acpiInitrd(image);
   daemon = await Libvirtd.start();
-  // Installed as on a host (the package, not this checkout, runs under
-  // libvirt): qemu-system-<target>-sandboxed links to the installed launcher,
-  // and the link's name selects qemu-system-<target>. The prefix is inside
-  // the daemon's directory, which stop() removes.
-  const prefix = join(daemon.dir, 'prefix');
-  const inst = await execa('sh', [join(repoRoot(), 'scripts', 'install'), '--prefix', prefix], {
-    reject: false,
-  });
-  if (inst.exitCode !== 0) {
-    throw new Error(`scripts/install --prefix ${prefix} failed (${inst.exitCode}): ${inst.stderr}`);
+  const given = process.env[EMULATOR_ENV];
+  if (given) {
+    // An installed package's link, e.g. the Debian package's
+    // /usr/bin/qemu-system-x86_64-sandboxed.
+    if (!/^\/.*\/qemu-system-x86_64-sandboxed$/.test(given) || !existsSync(given)) {
+      throw new Error(
+        `${EMULATOR_ENV}=${given}: expected an existing /.../qemu-system-x86_64-sandboxed`,
+      );
+    }
+    emulator = given;
+    installedLauncher = readlinkSync(given);
+    note(`# ls -l ${given}`, `${given} -> ${installedLauncher}`, '');
+  } else {
+    // Installed as on a host (the package, not this checkout, runs under
+    // libvirt): qemu-system-<target>-sandboxed links to the installed launcher,
+    // and the link's name selects qemu-system-<target>. The prefix is inside
+    // the daemon's directory, which stop() removes.
+    const prefix = join(daemon.dir, 'prefix');
+    const inst = await execa('sh', [join(repoRoot(), 'scripts', 'install'), '--prefix', prefix], {
+      reject: false,
+    });
+    if (inst.exitCode !== 0) {
+      throw new Error(
+        `scripts/install --prefix ${prefix} failed (${inst.exitCode}): ${inst.stderr}`,
+      );
+    }
+    installedLauncher = join(prefix, 'lib', 'qemu-sandboxed', 'launcher', 'qemu-sandboxed');
+    emulator = join(prefix, 'bin', 'qemu-system-x86_64-sandboxed');
+    note(`# scripts/install --prefix ${prefix}`, inst.stderr.trim(), '');
   }
-  installedLauncher = join(prefix, 'lib', 'qemu-sandboxed', 'launcher', 'qemu-sandboxed');
-  emulator = join(prefix, 'bin', 'qemu-system-x86_64-sandboxed');
   expect(readlinkSync(emulator)).toBe(installedLauncher);
-  note(`# scripts/install --prefix ${prefix}`, inst.stderr.trim(), '');
   const v = await virsh('version');
   note('', '# cat /etc/libvirt/qemu.conf', QEMU_CONF.trimEnd());
   expect(v.stdout).toMatch(/Running hypervisor: QEMU \d/);
@@ -304,8 +330,14 @@ describe('a domain with the launcher as <emulator>', () => {
     note(`# cat /run/libvirt/qemu/${DOMAIN}.pid`, String(pid));
 
     // Exec'd in place: the pid libvirt forked and recorded is QEMU itself.
-    const exe = realpathSync(`/proc/${pid}/exe`);
-    expect(exe).toBe(realpathSync(qemuBinary()));
+    // The file behind /proc/<pid>/exe is QEMU's binary (same device and inode)...
+    const qemu = realpathSync(qemuBinary());
+    const [running, binary] = [statSync(`/proc/${pid}/exe`), statSync(qemu)];
+    expect([running.dev, running.ino]).toEqual([binary.dev, binary.ino]);
+    // ...and its name is the path in QEMU's mount namespace (libvirtd's
+    // private one), the same as ours.
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    expect(exe).toBe(qemu);
     const status = procStatus(pid);
     expect(status.get('Seccomp')).toBe('2');
     note(

@@ -71,8 +71,10 @@ export interface BootRecord {
  * the sample cannot race QEMU's exit), then tells the guest to power itself
  * off and waits for QEMU to end.
  */
-export async function bootOnce(spec: Omit<VmSpec, 'guest' | 'mode'>): Promise<BootRecord> {
-  const vm = await Vm.start({ ...spec, guest: await guest(), mode: 'stay' });
+export async function bootOnce(
+  spec: Omit<VmSpec, 'guest' | 'mode'> & { readonly guest?: GuestImage },
+): Promise<BootRecord> {
+  const vm = await Vm.start({ ...spec, guest: spec.guest ?? (await guest()), mode: 'stay' });
   try {
     await vm.waitLine(/^QS-READY$/, BOOT_TIMEOUT_MS);
     const status = vm.procStatus();

@@ -12,6 +12,12 @@
  * (qemu:///system?socket=...), and reads the domain log, pid file and status
  * XML there.
  *
+ * With `root` (a Debian root made by scripts/debian-root.sh), the daemons are
+ * that root's, run inside it (debian-root.sh run: private mount namespace,
+ * chroot, the host's /tmp and /proc), with the same private directories bound
+ * over the root's /etc/libvirt... The host's virsh talks to them through the
+ * socket; pids mean the same inside and out.
+ *
  * Also here: the guest's ACPI add-on. libvirt's `virsh shutdown` asks the
  * guest to power off through ACPI; the busybox test guest has no ACPI
  * handling, and Debian builds the power-button driver as a module. So the
@@ -41,6 +47,8 @@ import type { GuestImage } from '../../scripts/lib/guest';
 import { repoRoot } from '../../scripts/lib/guest';
 import { Watchdog } from '../../scripts/lib/watchdog';
 import { pidAlive } from '../../scripts/lib/pid';
+import { runArgs } from './debian-root';
+import { takeLibvirtLock } from '../../scripts/lib/libvirt-lock';
 
 /** Directories libvirtd uses in system mode, each replaced by a private one. */
 const MOUNTS: ReadonlyArray<readonly [host: string, sub: string]> = [
@@ -74,6 +82,12 @@ seccomp_sandbox = 1
 stdio_handler = "logd"
 `;
 
+/** Added inside a Debian root, where libvirtd runs chrooted. */
+const ROOT_QEMU_CONF = `# In a chroot "/" is not a mount point: libvirt cannot give QEMU its private
+# /dev mount namespace (mount propagation of "/" fails with EINVAL).
+namespaces = [ ]
+`;
+
 const LIBVIRTD_CONF = `unix_sock_dir = "/run/libvirt"
 unix_sock_rw_perms = "0700"
 auth_unix_ro = "none"
@@ -84,14 +98,17 @@ log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
 const VIRTLOGD_CONF = `log_outputs = "3:file:/var/log/libvirt/virtlogd.log"
 `;
 
-/** Runs inside the new mount namespace: bind the private dirs, start virtlogd, become libvirtd. */
+/** Starts virtlogd and becomes libvirtd (the pid start() spawned). */
+const DAEMONS = `virtlogd -f /etc/libvirt/virtlogd.conf -p /run/libvirt/virtlogd.pid &
+exec libvirtd -f /etc/libvirt/libvirtd.conf -p /run/libvirt/libvirtd.pid
+`;
+
+/** Runs inside the new mount namespace: bind the private dirs, then DAEMONS. */
 function namespaceScript(base: string): string {
   const binds = MOUNTS.map(([host, sub]) => `mount --bind '${base}/${sub}' '${host}'`).join('\n');
   return `set -e
 ${binds}
-virtlogd -f /etc/libvirt/virtlogd.conf -p /run/libvirt/virtlogd.pid &
-exec libvirtd -f /etc/libvirt/libvirtd.conf -p /run/libvirt/libvirtd.pid
-`;
+${DAEMONS}`;
 }
 
 function which(name: string, path: string): string | undefined {
@@ -114,14 +131,17 @@ function daemonPath(): string {
  * Fails with the reason when something the daemon needs is missing: the
  * test must fail, not skip, on a machine that cannot run it.
  */
-export function requireLibvirt(): void {
+export function requireLibvirt(root?: string): void {
   if (process.geteuid?.() !== 0) {
     throw new Error('the libvirt test runs libvirtd in system mode and needs root');
   }
   const path = daemonPath();
-  const missing = ['libvirtd', 'virtlogd', 'virsh', 'unshare', 'mount'].filter(
-    (b) => !which(b, path),
-  );
+  const missing = ['virsh', 'unshare', 'mount'].filter((b) => !which(b, path));
+  for (const b of ['libvirtd', 'virtlogd']) {
+    if (root === undefined ? !which(b, path) : !existsSync(join(root, 'usr', 'sbin', b))) {
+      missing.push(root === undefined ? b : `${b} in ${root}`);
+    }
+  }
   if (missing.length > 0) {
     throw new Error(
       `missing ${missing.join(', ')}: install libvirt-daemon, libvirt-daemon-driver-qemu and libvirt-clients (npm run setup)`,
@@ -138,14 +158,19 @@ export function requireLibvirt(): void {
  * and left in place afterwards, as that package would: later runs (and a
  * libvirt-daemon-system installed later) find them and change nothing.
  */
-function ensureUsers(): void {
+function ensureUsers(root?: string): void {
+  // In a root, each command runs inside it.
+  const cmd = (file: string, args: string[], reject = true) =>
+    root === undefined
+      ? execa.sync(file, args, { reject })
+      : execa.sync('sh', runArgs(root, [file, ...args]), { reject });
   const has = (db: string, name: string): boolean =>
-    execa.sync('getent', [db, name], { reject: false }).exitCode === 0;
+    cmd('getent', [db, name], false).exitCode === 0;
   for (const group of ['kvm', 'libvirt-qemu']) {
-    if (!has('group', group)) execa.sync('groupadd', ['--system', group]);
+    if (!has('group', group)) cmd('groupadd', ['--system', group]);
   }
   if (!has('passwd', 'libvirt-qemu')) {
-    execa.sync('useradd', [
+    cmd('useradd', [
       '--system',
       '--gid',
       'kvm',
@@ -225,6 +250,9 @@ for m in "$@"; do rmdir "$m" 2>/dev/null; done
 exit 0
 `;
 
+/** How long start() waits for another libvirt test on this machine to end. */
+const LOCK_WAIT_MS = 15 * 60_000;
+
 /** virsh calls made while stopping: short, so stop() fits in an afterAll hook's time. */
 const STOP_VIRSH_TIMEOUT_MS = 15_000;
 
@@ -247,36 +275,66 @@ export class Libvirtd {
     private readonly createdMountPoints: readonly string[],
     private readonly exited: Promise<void>,
     private readonly watchdog: Watchdog,
+    private readonly releaseLock: () => void,
   ) {
     this.uri = `qemu:///system?socket=${join(dir, 'run', 'libvirt-sock')}`;
   }
 
   /** Starts virtlogd and libvirtd in a private mount namespace and waits until virsh can connect. */
-  static async start(opts: { readonly timeoutMs?: number } = {}): Promise<Libvirtd> {
-    requireLibvirt();
-    ensureUsers();
+  static async start(
+    opts: {
+      readonly timeoutMs?: number;
+      readonly root?: string;
+      readonly lockWaitMs?: number;
+    } = {},
+  ): Promise<Libvirtd> {
+    requireLibvirt(opts.root);
+    // Held until stop() (or this process's death): see libvirt-lock.ts.
+    const releaseLock = await takeLibvirtLock(opts.lockWaitMs ?? LOCK_WAIT_MS);
+    try {
+      return await Libvirtd.startLocked(opts, releaseLock);
+    } catch (err) {
+      releaseLock();
+      throw err;
+    }
+  }
+
+  private static async startLocked(
+    opts: { readonly timeoutMs?: number; readonly root?: string },
+    releaseLock: () => void,
+  ): Promise<Libvirtd> {
+    ensureUsers(opts.root);
     // Short: the socket path must fit in sockaddr_un (108 bytes).
     const dir = mkdtempSync('/tmp/qs-lv-');
     for (const [, sub] of MOUNTS) mkdirSync(join(dir, sub), { recursive: true });
     writeFileSync(join(dir, 'etc', 'libvirtd.conf'), LIBVIRTD_CONF);
     writeFileSync(join(dir, 'etc', 'virtlogd.conf'), VIRTLOGD_CONF);
-    writeFileSync(join(dir, 'etc', 'qemu.conf'), QEMU_CONF);
+    writeFileSync(
+      join(dir, 'etc', 'qemu.conf'),
+      opts.root === undefined ? QEMU_CONF : `${QEMU_CONF}${ROOT_QEMU_CONF}`,
+    );
     const created: string[] = [];
-    for (const [host] of MOUNTS) {
+    // debian-root.sh run makes the mount points inside a root itself.
+    for (const [host] of opts.root === undefined ? MOUNTS : []) {
       if (!existsSync(host)) {
         mkdirSync(host, { recursive: true });
         created.push(host);
       }
     }
     const out = openSync(join(dir, 'daemon.out'), 'w');
-    const child = spawn(
-      'unshare',
-      ['--mount', '--propagation', 'private', 'sh', '-c', namespaceScript(dir)],
-      {
-        stdio: ['ignore', out, out],
-        env: { ...process.env, PATH: daemonPath() },
-      },
-    );
+    const [file, ...args] =
+      opts.root === undefined
+        ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', namespaceScript(dir)]
+        : [
+            'sh',
+            ...runArgs(opts.root, ['sh', '-c', DAEMONS], {
+              bind: MOUNTS.map(([host, sub]) => `${join(dir, sub)}:${host}`),
+            }),
+          ];
+    const child = spawn(file, args, {
+      stdio: ['ignore', out, out],
+      env: { ...process.env, PATH: daemonPath() },
+    });
     closeSync(out);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const watchdog = Watchdog.start(WATCHDOG, 'qs-libvirtd-watchdog', [
@@ -284,7 +342,7 @@ export class Libvirtd {
       String(child.pid ?? 0),
       ...created,
     ]);
-    const daemon = new Libvirtd(dir, child, created, exited, watchdog);
+    const daemon = new Libvirtd(dir, child, created, exited, watchdog, releaseLock);
     try {
       await waitFor('libvirtd to accept connections', opts.timeoutMs ?? 60_000, async () => {
         if (child.exitCode !== null || child.signalCode !== null) {
@@ -415,8 +473,9 @@ export class Libvirtd {
       await sleep(500);
       for (const pid of [...(virtlogd ? [virtlogd] : []), ...qemu]) this.killPid(pid, 'SIGKILL');
       this.cleanup();
-      // Cleaned up: the watchdog may go.
+      // Cleaned up: the watchdog may go, and the next libvirt test may start.
       this.watchdog.release();
+      this.releaseLock();
     }
   }
 
@@ -462,7 +521,8 @@ $B mount -t devtmpfs devtmpfs $D
 # sh opens /dev/null for a background job's stdin, and /dev is still empty:
 # point it at our devtmpfs (the guest's devtmpfs mount on /dev hides the link).
 $B ln -s $D/null /dev/null
-if $B insmod /qs-acpi/button.ko; then
+# No button.ko: the guest's kernel has the driver built in.
+if [ ! -f /qs-acpi/button.ko ] || $B insmod /qs-acpi/button.ko; then
   # The fixed-event counter of the power button: QEMU's system_powerdown
   # (virsh shutdown --mode acpi) raises it once button.ko handles the event.
   ( while $B sleep 1; do
@@ -510,26 +570,47 @@ export async function acpiInitrd(guest: GuestImage): Promise<string> {
     }
     const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
     if (!deb) throw new Error(`apt-get download ${guest.kernelPackage} left no .deb in ${work}`);
-    const pattern = `./lib/modules/${guest.kernelRelease}/kernel/drivers/acpi/button.ko`;
-    const x = await execa(
+    // Debian 12 ships ./lib/modules/REL/.../button.ko, Debian 13 (merged /usr,
+    // compressed modules) ./usr/lib/modules/REL/.../button.ko.xz. tar's exit
+    // status is not looked at: a pattern may match nothing (a driver built
+    // in has no file); what was extracted decides below.
+    const rel = guest.kernelRelease;
+    await execa(
       'sh',
       [
         '-c',
-        'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "$3"',
+        'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "$3" "$4"',
         'sh',
         join(work, deb),
         work,
-        pattern,
+        `*/modules/${rel}/kernel/drivers/acpi/button.ko*`,
+        `*/modules/${rel}/modules.builtin`,
       ],
-      {
-        reject: false,
-      },
+      { reject: false },
     );
-    if (x.exitCode !== 0)
-      throw new Error(`cannot extract ${pattern} from ${deb}: ${x.stderr.trim()}`);
+    const modDir = ['lib', 'usr/lib']
+      .map((d) => join(work, d, 'modules', rel))
+      .find((d) => existsSync(join(d, 'modules.builtin')));
+    if (!modDir) throw new Error(`no lib/modules/${rel}/modules.builtin in ${deb}`);
     const root = join(work, 'root');
     mkdirSync(join(root, 'qs-acpi'), { recursive: true });
-    renameSync(join(work, pattern), join(root, 'qs-acpi', 'button.ko'));
+    const ko = join(modDir, 'kernel', 'drivers', 'acpi', 'button.ko');
+    if (existsSync(ko)) renameSync(ko, join(root, 'qs-acpi', 'button.ko'));
+    else if (existsSync(`${ko}.xz`)) {
+      // The guest's busybox insmod takes plain modules: unpack it here.
+      const unxz = await execa('busybox', ['unxz', '-c', `${ko}.xz`], {
+        encoding: null,
+        reject: false,
+      });
+      if (unxz.exitCode !== 0) throw new Error(`busybox unxz ${ko}.xz failed`);
+      writeFileSync(join(root, 'qs-acpi', 'button.ko'), unxz.stdout);
+    } else if (
+      !readFileSync(join(modDir, 'modules.builtin'), 'utf8')
+        .split('\n')
+        .includes('kernel/drivers/acpi/button.ko')
+    ) {
+      throw new Error(`${deb} has no acpi/button.ko, and its kernel does not have it built in`);
+    }
     writeFileSync(join(root, 'qs-acpi', 'init'), ACPI_INIT, { mode: 0o755 });
     const addon = join(work, 'addon.cpio.gz');
     await execa('sh', [

@@ -1,5 +1,5 @@
 /**
- * The Dockerfile, checked without a container engine (none runs here): its
+ * The Dockerfile, checked without a container engine (test/container/container.test.ts, `npm run test:container`, builds it with podman): its
  * build steps are the project's own scripts, the ones the tests and
  * scripts/setup.sh use, not a second recipe that could drift; the packages it
  * installs are the ones setup.sh installs for the tests; and its entry point,

@@ -43,6 +43,8 @@ export interface QemuInfo {
   readonly binary: string | null;
   /** Which rule chose it: QEMU_SANDBOXED_BINARY, config, qemu-system-<host>. */
   readonly source: string;
+  /** Host-wide mode: the qemu-system-* path the launcher stands in for (binary is the diverted QEMU). */
+  readonly divertedFrom?: string;
   readonly version: string | null;
   /** `-sandbox on -version` succeeds: QEMU was built with seccomp and its kernel probe passed. */
   readonly ownSandbox: boolean | null;
@@ -308,7 +310,12 @@ export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
   try {
     const found = resolveQemuBinary(ctx.env, config);
     const probe = probeQemu(found.path);
-    qemu = { binary: found.path, source: found.source, ...probe };
+    qemu = {
+      binary: found.path,
+      source: found.source,
+      ...(found.divertedFrom !== undefined ? { divertedFrom: found.divertedFrom } : {}),
+      ...probe,
+    };
     if (probe.error) problems.push(probe.error);
   } catch (err) {
     qemu = { binary: null, source: 'none', version: null, ownSandbox: null, error: oneLine(err) };
@@ -425,6 +432,9 @@ export function formatDoctor(d: DoctorJson): string {
   text += `qemu\n${table(
     [
       ['binary', q.binary ? `${q.binary} (${q.source})` : (q.error ?? 'not found')],
+      ...(q.divertedFrom !== undefined
+        ? [['host-wide', `${q.divertedFrom} is the launcher; QEMU was diverted to ${q.binary}`]]
+        : []),
       ['version', q.version ?? 'unknown'],
       [
         'own -sandbox',

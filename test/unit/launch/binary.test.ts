@@ -2,6 +2,8 @@ import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   chooseBinary,
+  divertedTo,
+  parseDiversions,
   qemuTargetForArch,
   resolveBinary,
   scriptInterpreter,
@@ -43,6 +45,21 @@ describe('chooseBinary: env, then config, then invoked name, then host arch', ()
     expect(chooseBinary({ env: {}, invokedAs: 'qemu-system-ppc64-sandboxed' }).requested).toBe(
       'qemu-system-ppc64',
     );
+  });
+  test('host-wide mode: invoked as qemu-system-<target> itself -> that very path', () => {
+    expect(chooseBinary({ env: {}, invokedAs: '/usr/bin/qemu-system-x86_64' })).toEqual({
+      requested: '/usr/bin/qemu-system-x86_64',
+      source: 'invoked-name',
+    });
+    expect(chooseBinary({ env: {}, invokedAs: '/usr/bin/qemu-system-x86_64-microvm' })).toEqual({
+      requested: '/usr/bin/qemu-system-x86_64-microvm',
+      source: 'invoked-name',
+    });
+    // The environment and the config still come first.
+    expect(
+      chooseBinary({ env: {}, configBinary: '/opt/q', invokedAs: '/usr/bin/qemu-system-arm' })
+        .source,
+    ).toBe('config');
   });
   test('otherwise the host architecture', () => {
     expect(chooseBinary({ env: {}, invokedAs, arch: 'x64' })).toEqual({
@@ -117,10 +134,87 @@ describe('resolveBinary', () => {
       process.chdir(cwd);
     }
   });
+  const noDiversions = join(dir, 'no-diversions');
   test("the launcher itself under QEMU's name is refused (it would exec itself forever)", () => {
-    expect(() => resolveBinary(choice('qemu-system-riscv64'), bin1, self)).toThrow(
+    expect(() => resolveBinary(choice('qemu-system-riscv64'), bin1, self, noDiversions)).toThrow(
       /is qemu-sandboxed itself/,
     );
+  });
+
+  describe("host-wide mode: the launcher in QEMU's place, QEMU diverted by dpkg", () => {
+    // As `qemu-sandbox host enable` leaves /usr/bin: qemu-system-riscv64 is a
+    // link to the launcher, QEMU itself is qemu-system-riscv64.distrib.
+    const real = join(bin1, 'qemu-system-riscv64.distrib');
+    writeFileSync(real, '');
+    chmodSync(real, 0o755);
+    const diversions = join(dir, 'diversions');
+    const record = (pkg: string, to = real): void =>
+      writeFileSync(
+        diversions,
+        `/usr/bin/pg_config\n/usr/bin/pg_config.libpq-dev\npostgresql-common\n` +
+          `${join(bin1, 'qemu-system-riscv64')}\n${to}\n${pkg}\n`,
+      );
+
+    test('runs the diverted QEMU, and says which path it stands in for', () => {
+      record('qemu-sandboxed');
+      const r = resolveBinary(
+        choice(join(bin1, 'qemu-system-riscv64')),
+        undefined,
+        self,
+        diversions,
+      );
+      expect(r.path).toBe(real);
+      expect(r.divertedFrom).toBe(join(bin1, 'qemu-system-riscv64'));
+      // Found on PATH the same way (qemu-system-riscv64-sandboxed links, the host-arch rule).
+      expect(resolveBinary(choice('qemu-system-riscv64'), bin1, self, diversions).path).toBe(real);
+    });
+    test("only qemu-sandboxed's own diversions count", () => {
+      record('someone-else');
+      expect(() => resolveBinary(choice('qemu-system-riscv64'), bin1, self, diversions)).toThrow(
+        /is qemu-sandboxed itself/,
+      );
+      record(':'); // a local diversion (dpkg-divert without --package)
+      expect(divertedTo(join(bin1, 'qemu-system-riscv64'), diversions)).toBeUndefined();
+    });
+    test('a diversion whose QEMU is gone (package removed): 127 with the fix', () => {
+      record('qemu-sandboxed', join(bin1, 'qemu-system-riscv64.gone'));
+      expect(code(() => resolveBinary(choice('qemu-system-riscv64'), bin1, self, diversions))).toBe(
+        127,
+      );
+      expect(() => resolveBinary(choice('qemu-system-riscv64'), bin1, self, diversions)).toThrow(
+        /host-wide mode.*qemu-system-riscv64\.gone.*qemu-sandbox host disable/,
+      );
+    });
+    test('a diversion pointing back at the launcher is refused, not followed', () => {
+      record('qemu-sandboxed', self);
+      expect(() => resolveBinary(choice('qemu-system-riscv64'), bin1, self, diversions)).toThrow(
+        /is qemu-sandboxed itself/,
+      );
+    });
+    test('an alias link to a diverted QEMU (qemu-system-amd64 -> qemu-system-x86_64) runs its diversion', () => {
+      record('qemu-sandboxed');
+      symlinkSync('qemu-system-riscv64', join(bin1, 'qemu-system-rv64'));
+      expect(resolveBinary(choice('qemu-system-rv64'), bin1, self, diversions)).toMatchObject({
+        path: real,
+        divertedFrom: join(bin1, 'qemu-system-rv64'),
+      });
+    });
+    test('the directory is resolved first, as dpkg records it (/bin -> /usr/bin)', () => {
+      record('qemu-sandboxed');
+      const alias = join(dir, 'bin1-alias');
+      symlinkSync(bin1, alias);
+      expect(divertedTo(join(alias, 'qemu-system-riscv64'), diversions)).toBe(real);
+    });
+  });
+});
+
+describe('parseDiversions', () => {
+  test("three lines per diversion; ':' is a local one", () => {
+    expect(parseDiversions('/a\n/a.x\npkg\n/b\n/b.y\n:\n')).toEqual([
+      { from: '/a', to: '/a.x', package: 'pkg' },
+      { from: '/b', to: '/b.y', package: undefined },
+    ]);
+    expect(parseDiversions('')).toEqual([]);
   });
 });
 

@@ -85,6 +85,8 @@ export interface AuditEntry {
 /** One Landlock denial, explained. */
 export interface LandlockEntry {
   readonly time: string | null;
+  /** The VM (`-name`, else `pid N`) from the --launches records, or null without them. */
+  readonly vm: string | null;
   /** The process that entered the domain: the launcher, so QEMU's pid (exec in place). */
   readonly qemuPid: number | null;
   /** The process refused (QEMU, or a child of it). */
@@ -238,6 +240,13 @@ export async function audit(ctx: CliContext, opts: AuditOptions): Promise<AuditJ
   const denials = parseLandlockDenials(text).filter(
     (d) => sinceMs === undefined || (d.timeMs !== undefined && d.timeMs >= sinceMs),
   );
+  // QEMU's pid (the domain's owner) and the time name the launch, so the VM.
+  const index = opts.launches?.length ? new LaunchIndex(readLaunches(opts.launches)) : undefined;
+  const vmOf = (d: (typeof denials)[number]): string | null => {
+    if (!index || d.domainPid === undefined) return null;
+    const a = index.attribute({ pid: d.domainPid, timeMs: d.timeMs });
+    return a.kind === 'unknown' ? null : vmLabel(a.launch);
+  };
   return {
     source,
     policy: policy.canonical,
@@ -247,6 +256,7 @@ export async function audit(ctx: CliContext, opts: AuditOptions): Promise<AuditJ
       const allow = allowDenial(d);
       return {
         time: d.timeMs !== undefined ? new Date(d.timeMs).toISOString() : null,
+        vm: vmOf(d),
         qemuPid: d.domainPid ?? null,
         pid: d.pid ?? null,
         comm: d.comm ?? null,
@@ -472,10 +482,13 @@ export async function runAudit(ctx: CliContext, opts: AuditOptions): Promise<voi
     );
     return;
   }
-  const rows = [['TIME', 'QEMU PID', 'PID', 'COMM', 'SYSCALL', 'REFUSED', 'PATH', 'ALLOW WITH']];
+  const rows = [
+    ['TIME', 'VM', 'QEMU PID', 'PID', 'COMM', 'SYSCALL', 'REFUSED', 'PATH', 'ALLOW WITH'],
+  ];
   for (const e of a.landlock) {
     rows.push([
       e.time ?? '-',
+      e.vm ?? '-',
       e.qemuPid?.toString() ?? '-',
       e.pid?.toString() ?? '-',
       e.comm ?? '-',

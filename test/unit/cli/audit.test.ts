@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { explainRecord, type AuditEntry } from '../../../src/cli/commands/audit';
 import { parseSeccompLine } from '../../../src/cli/audit-record';
@@ -51,6 +52,7 @@ const entrySchema: Schema = {
 const landlockSchema: Schema = {
   object: {
     time: nullable('string'),
+    vm: nullable('string'),
     qemuPid: nullable('number'),
     pid: nullable('number'),
     comm: nullable('string'),
@@ -171,6 +173,17 @@ test("Landlock denials: QEMU's pid from the domain record, the process refused, 
     '"files": {"/etc/shadow": "ro"} in the site config, or QEMU_SANDBOXED_FILES=ro:/etc/shadow',
   );
   expect(a.landlock[0].syscall).toEqual({ nr: 257, name: 'openat' });
+  expect(a.landlock.map((e) => e.vm)).toEqual([null, null, null]);
+  // With the launch records, QEMU's pid and the time name the VM.
+  const launches = join(mkdtempSync(join(tmpdir(), 'qs-audit-launches-')), 'qemu-sandboxed.log');
+  writeFileSync(
+    launches,
+    `${JSON.stringify({ level: 30, time: '2026-11-28T17:08:00.000Z', pid: 14125, name: 'qemu-sandboxed', policy: 'on,files=deny', vm: 'web1', msg: 'launch' })}\n`,
+  );
+  const named = json(await run(['audit', FIXTURE, '--json', '--launches', launches])) as {
+    landlock: Record<string, unknown>[];
+  };
+  expect(named.landlock.map((e) => e.vm)).toEqual(['web1', 'web1', 'web1']);
   expect(a.landlock[2].allowWith).toMatch(
     /^none: scope\.signal is refused by the Landlock domain of every -sandbox on/,
   );

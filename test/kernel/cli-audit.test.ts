@@ -16,6 +16,7 @@
  */
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import execa from 'execa';
 import type { AuditEntry } from '../../src/cli/commands/audit';
 import type { CliContext } from '../../src/cli/context';
@@ -81,8 +82,9 @@ async function untilRecorded(
 ): Promise<Run> {
   const tried: string[] = [];
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    // comm is at most 15 bytes.
-    const comm = `qsa${label}${process.pid % 10000}${attempt}`.slice(0, 15);
+    // comm is at most 15 bytes; random, because the kernel log outlives runs and
+    // pids are reused: an earlier run's record must never match this one.
+    const comm = `qsa${label}${attempt}${randomBytes(5).toString('hex')}`.slice(0, 15);
     const child = start(comm);
     const r = await child;
     expect(r.stdout).toBe('logged');

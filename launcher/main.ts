@@ -16,8 +16,7 @@
  * Any failure: one line on stderr, a documented exit code (errors.ts), and
  * QEMU is never started unfiltered. Only `-sandbox off` runs without a filter.
  */
-import { readFileSync, readdirSync, realpathSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, readdirSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { EXIT, LaunchError, type ExitCode } from '../src/launch/errors';
 import { realLaunchHost } from '../src/launch/host';
@@ -92,15 +91,6 @@ function policyRecord(launch: LaunchPolicy) {
   };
 }
 
-/** The trampoline's real path (a QEMU binary resolving to it would exec us again). */
-function selfPath(): string | undefined {
-  try {
-    return realpathSync(join(__dirname, '..', '..', 'launcher', 'qemu-sandboxed'));
-  } catch {
-    return undefined;
-  }
-}
-
 function run(log: { current?: LauncherLog }): void {
   // Milliseconds since Node started, at the end of each phase (in the launch record).
   const marks: Record<string, number> = { main: ms() };
@@ -116,7 +106,7 @@ function run(log: { current?: LauncherLog }): void {
     plan = planLaunch(
       { args: strings, config: loadLaunchConfig(env), invokedAs: state.invokedAs },
       {
-        ...realLaunchHost({ env, self: selfPath() }),
+        ...realLaunchHost({ env }),
         mark: (phase) => {
           marks[phase] = ms();
         },

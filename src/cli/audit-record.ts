@@ -73,7 +73,7 @@ export const RECORD_FIELDS = [
 // `type=1326` (kernel/printk form) or `type=SECCOMP` (auditd's log form).
 const TYPE_RE = /\btype=(1326|SECCOMP)\b/;
 // audit(1795884565.319:2) or ausearch's audit(11/28/2026 16:59:25.319:2)
-const STAMP_RE = /audit\(([^)]*)\)\s*:?/;
+export const STAMP_RE = /audit\(([^)]*)\)\s*:?/;
 
 /**
  * Splits `key=value key="quoted value"` pairs. Values are unquoted; an

@@ -15,7 +15,7 @@
  * a child of it). The kernel writes them only while audit is enabled
  * (auditd, `auditctl -e 1`, or `audit=1` on the kernel command line).
  */
-import { integer, parseStamp, splitFields, untrustedString } from './audit-record';
+import { STAMP_RE, integer, parseStamp, splitFields, untrustedString } from './audit-record';
 
 export const AUDIT_LANDLOCK_ACCESS = 1423;
 export const AUDIT_LANDLOCK_DOMAIN = 1424;
@@ -43,7 +43,6 @@ export interface LandlockDenial {
 const ACCESS_RE = /\btype=(1423|LANDLOCK_ACCESS)\b/;
 const DOMAIN_RE = /\btype=(1424|LANDLOCK_DOMAIN)\b/;
 const SYSCALL_RE = /\btype=(1300|SYSCALL)\b/;
-const STAMP_RE = /audit\(([^)]*)\)\s*:?/;
 
 interface Line {
   readonly stamp: string;

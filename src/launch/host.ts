@@ -2,7 +2,7 @@
  * The real LaunchHost: this machine's /proc, files, QEMU binary and kernel,
  * as the launcher and `qemu-sandbox doctor` both see them.
  */
-import { openSync, readFileSync } from 'node:fs';
+import { openSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { scriptInterpreterOf } from './binary';
 import { cacheDir, qemuSupportsSandbox } from './delegation';
@@ -12,10 +12,17 @@ import type { LaunchHost } from './plan';
 
 export interface RealHostOptions {
   readonly env: Readonly<Record<string, string>>;
-  /** The trampoline's real path, when known. */
-  readonly self?: string;
   /** Tests: /proc and /sys are read under this directory instead. */
   readonly procRoot?: string;
+}
+
+/** The trampoline of this installation, from dist/src/launch (undefined when not built so). */
+function trampolinePath(): string | undefined {
+  try {
+    return realpathSync(join(__dirname, '..', '..', '..', 'launcher', 'qemu-sandboxed'));
+  } catch {
+    return undefined;
+  }
 }
 
 export function realLaunchHost(opts: RealHostOptions): LaunchHost {
@@ -25,7 +32,7 @@ export function realLaunchHost(opts: RealHostOptions): LaunchHost {
     cwd: process.cwd(),
     pid: process.pid,
     uid,
-    self: opts.self,
+    self: trampolinePath(),
     readProc: (p) =>
       readFileSync(opts.procRoot === undefined ? p : join(opts.procRoot, p), 'latin1'),
     openBinary(path) {

@@ -5,8 +5,7 @@
  * gate on it.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync } from 'node:fs';
 import { detectHostAbi, getHostAbi } from '../../arch';
 import {
   extractSandbox,
@@ -197,7 +196,6 @@ function planPreflight(
   const env = envMap(ctx.env);
   const host = realLaunchHost({
     env,
-    self: launcherPath(),
     ...(opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {}),
   });
   let plan: LaunchPlan;
@@ -254,15 +252,6 @@ function planPreflight(
     refusal: refusal && { message: refusal.message, exitCode: refusal.exitCode },
     files,
   };
-}
-
-/** The trampoline beside this CLI (a QEMU binary resolving to it is refused). */
-function launcherPath(): string | undefined {
-  try {
-    return realpathSync(join(__dirname, '..', '..', '..', '..', 'launcher', 'qemu-sandboxed'));
-  } catch {
-    return undefined;
-  }
 }
 
 export function doctor(ctx: CliContext, opts: DoctorOptions): DoctorJson {
